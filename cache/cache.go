@@ -1,0 +1,167 @@
+// Package cache keeps answers for tokens that were already checked, keyed by
+// the SHA-256 digest of the token string.
+//
+// It wraps a ristretto cache. Ristretto identifies keys only by 64-bit
+// hashes and may silently drop writes, so this package
+//
+//   - stores the full 32-byte digest beside every value and serves a hit only
+//     when it matches the digest asked for: a hash collision is a miss, never
+//     another token's answer;
+//   - never holds anything that must not be lost (the revocation deny-list
+//     lives elsewhere);
+//   - lets concurrent misses for one digest share a single computation.
+package cache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Digest is the SHA-256 of a token string.
+type Digest = [32]byte
+
+// itemOverhead approximates what one entry costs beyond the value's own
+// bytes: ristretto's store item and policy bookkeeping plus our wrapper.
+// Counting it keeps MaxBytes close to real memory use.
+const itemOverhead = 160
+
+// Config configures a Cache. The zero value is not usable: MaxBytes is
+// required.
+type Config struct {
+	// MaxBytes bounds the memory held by entries, counting each entry's
+	// Cost plus a fixed per-entry overhead.
+	MaxBytes int64
+	// AvgEntryBytes sizes ristretto's admission counters; 0 means 512.
+	AvgEntryBytes int64
+}
+
+// Cache maps token digests to values of type V. It is safe for concurrent
+// use. Get does not allocate.
+type Cache[V any] struct {
+	rc     *ristretto.Cache[uint64, *item[V]]
+	group  singleflight.Group
+	keyFor func(d *Digest) uint64
+}
+
+type item[V any] struct {
+	digest Digest
+	value  V
+}
+
+// New returns a cache bounded by cfg.MaxBytes.
+func New[V any](cfg Config) (*Cache[V], error) {
+	if cfg.MaxBytes <= 0 {
+		return nil, errors.New("cache: MaxBytes must be positive")
+	}
+	avg := cfg.AvgEntryBytes
+	if avg <= 0 {
+		avg = 512
+	}
+	counters := 10 * (cfg.MaxBytes / avg)
+	if counters < 1000 {
+		counters = 1000
+	}
+	rc, err := ristretto.NewCache(&ristretto.Config[uint64, *item[V]]{
+		NumCounters: counters,
+		MaxCost:     cfg.MaxBytes,
+		BufferItems: 64,
+		Metrics:     true,
+		// Our cost already counts the per-entry overhead.
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return &Cache[V]{rc: rc, keyFor: prefixKey}, nil
+}
+
+// prefixKey uses the digest's first 8 bytes as ristretto's key: the digest
+// is already a uniform hash, so hashing it again would only cost time.
+func prefixKey(d *Digest) uint64 { return binary.LittleEndian.Uint64(d[:8]) }
+
+// Get returns the value stored for d, if any.
+func (c *Cache[V]) Get(d *Digest) (V, bool) {
+	it, ok := c.rc.Get(c.keyFor(d))
+	if !ok || it.digest != *d {
+		var zero V
+		return zero, false
+	}
+	return it.value, true
+}
+
+// Set stores v for d with the given cost in bytes, for at most ttl. A
+// non-positive ttl stores nothing. Like ristretto, Set may drop the write.
+func (c *Cache[V]) Set(d *Digest, v V, cost int64, ttl time.Duration) bool {
+	if ttl <= 0 {
+		return false
+	}
+	return c.rc.SetWithTTL(c.keyFor(d), &item[V]{digest: *d, value: v}, cost+itemOverhead, ttl)
+}
+
+// Delete removes the entry for d, if it is the one stored.
+func (c *Cache[V]) Delete(d *Digest) {
+	if it, ok := c.rc.Get(c.keyFor(d)); ok && it.digest == *d {
+		c.rc.Del(c.keyFor(d))
+	}
+}
+
+// Do runs fn once for all concurrent callers asking for the same digest and
+// returns its result to each of them. It does not consult or fill the cache:
+// callers decide what is worth storing.
+func (c *Cache[V]) Do(d *Digest, fn func() (V, error)) (V, error) {
+	v, err, _ := c.group.Do(string(d[:]), func() (any, error) { return fn() })
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return v.(V), nil
+}
+
+// Wait blocks until buffered writes are applied. Tests use it; the service
+// does not need it.
+func (c *Cache[V]) Wait() { c.rc.Wait() }
+
+// Clear drops every entry.
+func (c *Cache[V]) Clear() { c.rc.Clear() }
+
+// Close stops the cache's goroutines.
+func (c *Cache[V]) Close() { c.rc.Close() }
+
+// Stats is a snapshot of the cache's counters, for metrics.
+type Stats struct {
+	Hits, Misses                uint64
+	SetsAdded, SetsRejected     uint64
+	SetsDropped, Evictions      uint64
+	CostBytes, Entries          int64
+	CostAdded, CostEvicted      uint64
+	KeysUpdated, GetsDroppedAll uint64
+}
+
+// Stats returns ristretto's counters. Misses include digest mismatches only
+// as ristretto saw them (hits of a colliding key count as ristretto hits).
+func (c *Cache[V]) Stats() Stats {
+	m := c.rc.Metrics
+	if m == nil {
+		return Stats{}
+	}
+	added := m.CostAdded()
+	evicted := m.CostEvicted()
+	return Stats{
+		Hits:         m.Hits(),
+		Misses:       m.Misses(),
+		SetsAdded:    m.KeysAdded(),
+		SetsRejected: m.SetsRejected(),
+		SetsDropped:  m.SetsDropped(),
+		Evictions:    m.KeysEvicted(),
+		CostAdded:    added,
+		CostEvicted:  evicted,
+		CostBytes:    int64(added) - int64(evicted),
+		Entries:      int64(m.KeysAdded()) - int64(m.KeysEvicted()),
+		KeysUpdated:  m.KeysUpdated(),
+	}
+}

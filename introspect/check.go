@@ -1,0 +1,151 @@
+package introspect
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/introspectd/introspectd/cache"
+	"github.com/introspectd/introspectd/revocation"
+)
+
+// DenyList is what a Checker asks on every answer, cache hits included.
+type DenyList interface {
+	Revoked(t *revocation.Token) bool
+}
+
+// Checker answers "is this token active?" from the cache when it can and
+// by verification when it must. Safe for concurrent use.
+type Checker struct {
+	v      *Verifier
+	pos    *cache.Cache[*Entry] // verified tokens
+	neg    *cache.Cache[*Entry] // tokens whose signature failed
+	deny   DenyList
+	negTTL time.Duration
+	now    func() time.Time
+
+	hits, misses atomic.Uint64
+}
+
+// CheckerConfig configures a Checker.
+type CheckerConfig struct {
+	// MaxBytes bounds both caches together. A sixteenth goes to failed
+	// tokens, so a flood of forged tokens can never evict valid ones.
+	MaxBytes int64
+	// NegativeTTL is how long a token whose signature failed is remembered.
+	NegativeTTL time.Duration
+	DenyList    DenyList // nil: nothing is ever revoked
+}
+
+// DefaultNegativeTTL is used when CheckerConfig.NegativeTTL is zero.
+const DefaultNegativeTTL = 30 * time.Second
+
+// NewChecker builds the caches in front of v.
+func NewChecker(v *Verifier, cfg CheckerConfig) (*Checker, error) {
+	if cfg.NegativeTTL == 0 {
+		cfg.NegativeTTL = DefaultNegativeTTL
+	}
+	pos, err := cache.New[*Entry](cache.Config{MaxBytes: cfg.MaxBytes - cfg.MaxBytes/16, AvgEntryBytes: 1024})
+	if err != nil {
+		return nil, err
+	}
+	neg, err := cache.New[*Entry](cache.Config{MaxBytes: cfg.MaxBytes / 16, AvgEntryBytes: 256})
+	if err != nil {
+		pos.Close()
+		return nil, err
+	}
+	return &Checker{v: v, pos: pos, neg: neg, deny: cfg.DenyList, negTTL: cfg.NegativeTTL, now: v.now}, nil
+}
+
+// Close stops the caches.
+func (c *Checker) Close() {
+	c.pos.Close()
+	c.neg.Close()
+}
+
+// Check returns the verdict on tok now: from the cache when it holds one
+// still valid, else by verification (concurrent checks of one token verify
+// once). Every answer, hits included, is checked against expiry and the
+// deny-list. The only error is ErrUndecidable.
+func (c *Checker) Check(ctx context.Context, tok []byte) (*Entry, error) {
+	if len(tok) > MaxTokenBytes {
+		return c.v.inactive(ReasonMalformed), nil
+	}
+	d := sha256.Sum256(tok)
+	now := c.now().Unix()
+	if e, ok := c.pos.Get(&d); ok && c.current(e) {
+		c.hits.Add(1)
+		return c.final(e, now), nil
+	}
+	if e, ok := c.neg.Get(&d); ok && c.current(e) {
+		c.hits.Add(1)
+		return e, nil
+	}
+	c.misses.Add(1)
+	e, err := c.pos.Do(&d, func() (*Entry, error) {
+		e, err := c.v.Verify(ctx, string(tok))
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case e.active:
+			ttl := time.Until(time.Unix(e.notAfter, 0))
+			c.pos.Set(&d, e, e.cost(), ttl)
+		case e.iss != nil: // a cacheable negative (bad signature)
+			c.neg.Set(&d, e, 64, c.negTTL)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.final(e, now), nil
+}
+
+// current reports whether a cached verdict still holds under the issuer's
+// present keys. After a key refresh, an active verdict survives when the
+// key that verified it is still published; a negative one never does.
+func (c *Checker) current(e *Entry) bool {
+	if e.iss == nil || e.iss.keys == nil {
+		return true
+	}
+	gen := e.iss.keys.gen.Load()
+	if e.gen.Load() == gen {
+		return true
+	}
+	if e.active && e.key != nil && e.iss.keys.set.Load().has(e.key) {
+		e.gen.Store(gen)
+		return true
+	}
+	return false
+}
+
+// final applies what can change after verification: expiry and revocation.
+func (c *Checker) final(e *Entry, now int64) *Entry {
+	if !e.active {
+		return e
+	}
+	if now >= e.notAfter {
+		return c.v.inactive(ReasonExpired)
+	}
+	if c.deny != nil && c.deny.Revoked(e.Token) {
+		return c.v.inactive(ReasonRevoked)
+	}
+	return e
+}
+
+// Digest returns the token's SHA-256 as used by the cache and by
+// revocation events of kind token.
+func Digest(tok []byte) [32]byte { return sha256.Sum256(tok) }
+
+// CacheStats returns the statistics of the verified-token cache and of the
+// failed-token cache.
+func (c *Checker) CacheStats() (verified, failed cache.Stats) { return c.pos.Stats(), c.neg.Stats() }
+
+// Verifier returns the verifier behind c.
+func (c *Checker) Verifier() *Verifier { return c.v }
+
+// IsUndecidable reports whether err means the token could not be checked.
+func IsUndecidable(err error) bool { return errors.Is(err, ErrUndecidable) }

@@ -1,0 +1,176 @@
+package introspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	jjson "github.com/go-jose/go-jose/v4/json"
+
+	"github.com/introspectd/introspectd/revocation"
+)
+
+// inactiveBody is the whole answer for every token that is not active: RFC
+// 7662 §2.2 lets us say nothing more, and telling a caller why would help an
+// attacker probe.
+var inactiveBody = []byte(`{"active":false}`)
+
+// Entry is the verdict on one token: what the cache holds. An active entry
+// carries its pre-encoded answer and what must be re-checked on every hit
+// (expiry, keys still trusted, deny-list), so a hit does no JSON work.
+type Entry struct {
+	active bool
+	reason Reason // why not active
+
+	body        []byte // the JSON answer when active
+	notAfter    int64  // unix seconds (exp + leeway) from which it is no longer active
+	sub         string // header-safe values for /authz
+	clientID    string
+	scope       string
+	scopes      []string
+	aud         []string
+	claimValues []string // aligned with VerifierOptions.ClaimHeaders
+
+	iss *issuer
+	key *key
+	gen atomic.Uint64 // the issuer's key generation the verdict holds under
+
+	// Token identifies the token for the revocation deny-list.
+	Token *revocation.Token
+}
+
+// inactiveEntries are shared entries for verdicts that are not cached.
+var inactiveEntries = func() (es [NumReasons]*Entry) {
+	for i := range es {
+		es[i] = &Entry{reason: Reason(i)}
+	}
+	return es
+}()
+
+// Active reports whether the token was active when verified.
+func (e *Entry) Active() bool { return e.active }
+
+// Reason says why the token is not active.
+func (e *Entry) Reason() Reason { return e.reason }
+
+// Body returns the JSON answer for the token. Callers must not modify it.
+func (e *Entry) Body() []byte {
+	if !e.active {
+		return inactiveBody
+	}
+	return e.body
+}
+
+// cost estimates the bytes an entry holds, for the cache's byte budget.
+func (e *Entry) cost() int64 {
+	n := 200 + len(e.body) + len(e.sub) + len(e.clientID) + len(e.scope)
+	for _, s := range e.scopes {
+		n += 16 + len(s)
+	}
+	for _, s := range e.aud {
+		n += 16 + len(s)
+	}
+	for _, s := range e.claimValues {
+		n += 16 + len(s)
+	}
+	if t := e.Token; t != nil {
+		n += 128 + len(t.Iss) + len(t.Jti) + len(t.Sub) + len(t.ClientID)
+	}
+	return int64(n)
+}
+
+// encodeAnswer builds the RFC 7662 answer once per verified token: active,
+// then the token's claims unchanged in sorted order, with scope as a
+// space-separated string (taken from scp when the token has no scope).
+func encodeAnswer(t *jwt) []byte {
+	names := make([]string, 0, len(t.claims)+1)
+	for k := range t.claims {
+		// A claim named "active" must never override our verdict.
+		if k != "active" {
+			names = append(names, k)
+		}
+	}
+	_, hasScope := t.claims["scope"]
+	if !hasScope && t.scope != "" {
+		names = append(names, "scope")
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	b.WriteString(`{"active":true`)
+	for _, k := range names {
+		b.WriteByte(',')
+		writeJSONString(&b, k)
+		b.WriteByte(':')
+		if k == "scope" && (!hasScope || t.scopeArray) {
+			writeJSONString(&b, t.scope)
+			continue
+		}
+		if err := json.Compact(&b, t.claims[k]); err != nil {
+			// Unreachable: the claims were decoded as JSON already.
+			writeJSONString(&b, "")
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s)
+	b.Write(enc)
+}
+
+// headerValue makes a claim safe to send as an HTTP header value: control
+// characters, which could split a header, are percent-encoded, as is '%'
+// itself so that the encoding can be undone.
+func headerValue(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '%' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || c == '%' {
+			b.WriteByte('%')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// claimHeaderValue renders a claim for a header: strings as they are,
+// arrays of strings joined by spaces, other JSON compactly, all made
+// header-safe.
+func claimHeaderValue(raw jjson.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if jjson.Unmarshal(raw, &s) == nil {
+			return headerValue(s)
+		}
+	case '[':
+		var a []string
+		if jjson.Unmarshal(raw, &a) == nil {
+			return headerValue(strings.Join(a, " "))
+		}
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return ""
+	}
+	return headerValue(b.String())
+}

@@ -1,0 +1,441 @@
+package introspect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/introspectd/introspectd/revocation"
+)
+
+// Endpoint names an HTTP endpoint, for metrics.
+type Endpoint uint8
+
+// Endpoints.
+const (
+	EndpointIntrospect Endpoint = iota
+	EndpointAuthz
+	EndpointRevoke
+	NumEndpoints
+)
+
+var endpointNames = [NumEndpoints]string{"introspect", "authz", "revoke"}
+
+func (e Endpoint) String() string { return endpointNames[e] }
+
+// Outcome classifies an answer, for metrics.
+type Outcome uint8
+
+// Outcomes: what the caller was told.
+const (
+	OutcomeActive           Outcome = iota // introspect: active
+	OutcomeInactive                        // introspect: inactive
+	OutcomeAllowed                         // authz: 200
+	OutcomeUnauthorized                    // authz: 401, no or bad token
+	OutcomeForbidden                       // authz: 403, scope missing
+	OutcomeRevoked                         // revoke: 200
+	OutcomeInvalidRequest                  // 400
+	OutcomeInvalidClient                   // 401 caller not authenticated
+	OutcomeMethodNotAllowed                // 405
+	OutcomeUnsupportedMedia                // 415
+	OutcomeUnavailable                     // 503
+	NumOutcomes
+)
+
+var outcomeNames = [NumOutcomes]string{"active", "inactive", "allowed", "unauthorized", "forbidden",
+	"revoked", "invalid_request", "invalid_client", "method_not_allowed", "unsupported_media_type", "unavailable"}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// Observer records each answer. Implementations must not allocate: it is
+// called on the hit path.
+type Observer interface {
+	Observe(e Endpoint, o Outcome, d time.Duration)
+}
+
+// Publisher publishes revocation events and returns once they are stored.
+type Publisher interface {
+	Publish(ctx context.Context, events ...revocation.Event) (uint64, error)
+}
+
+// HandlerConfig wires a Handler.
+type HandlerConfig struct {
+	Checker *Checker
+	Clients []Client
+	// AllowAnonymous lets callers without credentials use /introspect and
+	// /revoke. Only dev mode sets it.
+	AllowAnonymous bool
+	Routes         []Route
+	// ClaimHeaders are the /authz response headers for the claims named in
+	// VerifierOptions.ClaimHeaders, in the same order.
+	ClaimHeaders []string
+	Publisher    Publisher // nil: /revoke answers 503
+	// Ready reports readiness for /readyz; nil means always ready.
+	Ready func() (bool, string)
+	// Unavailable, when it returns true, makes /introspect and /authz answer
+	// 503: the revocation history is stale and the operator chose to fail
+	// closed.
+	Unavailable func() bool
+	Observer    Observer
+	Metrics     fasthttp.RequestHandler // serves /metrics; nil: 404
+	// MaxRevokeTokenLifetime bounds the exp given to revocation events.
+	Logger *slog.Logger
+}
+
+// Handler serves the HTTP API. Safe for concurrent use.
+type Handler struct {
+	cfg     HandlerConfig
+	chk     *Checker
+	clients *clients
+	routes  []route
+	log     *slog.Logger
+}
+
+// NewHandler builds a Handler.
+func NewHandler(cfg HandlerConfig) *Handler {
+	h := &Handler{cfg: cfg, chk: cfg.Checker, clients: newClients(cfg.Clients), routes: compileRoutes(cfg.Routes), log: cfg.Logger}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.cfg.Observer == nil {
+		h.cfg.Observer = nopObserver{}
+	}
+	return h
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Observe(Endpoint, Outcome, time.Duration) {}
+
+var (
+	ctJSON         = []byte("application/json")
+	ctForm         = []byte("application/x-www-form-urlencoded")
+	hdrNoStore     = []byte("no-store")
+	hdrCacheCtl    = []byte("Cache-Control")
+	hdrPragma      = []byte("Pragma")
+	hdrNoCache     = []byte("no-cache")
+	errInvalidReq  = []byte(`{"error":"invalid_request"}`)
+	errInvalidCli  = []byte(`{"error":"invalid_client"}`)
+	errUnavailable = []byte(`{"error":"temporarily_unavailable"}`)
+	errMethod      = []byte(`{"error":"invalid_request","error_description":"method not allowed"}`)
+	errMedia       = []byte(`{"error":"invalid_request","error_description":"content type must be application/x-www-form-urlencoded"}`)
+	errNotFound    = []byte(`{"error":"not_found"}`)
+	retryAfterSecs = "5"
+)
+
+// ServeHTTP is the fasthttp request handler.
+func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/introspect":
+		h.introspect(ctx)
+	case "/authz":
+		h.authz(ctx)
+	case "/revoke":
+		h.revoke(ctx)
+	case "/healthz":
+		ctx.SetContentTypeBytes(ctJSON)
+		ctx.SetBodyString(`{"status":"ok"}`)
+	case "/readyz":
+		h.readyz(ctx)
+	case "/metrics":
+		if h.cfg.Metrics != nil {
+			h.cfg.Metrics(ctx)
+			return
+		}
+		fallthrough
+	default:
+		if bytes.HasPrefix(ctx.Path(), []byte("/authz/")) {
+			h.authz(ctx)
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetContentTypeBytes(ctJSON)
+		ctx.SetBody(errNotFound)
+	}
+}
+
+func (h *Handler) readyz(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentTypeBytes(ctJSON)
+	ctx.Response.Header.SetBytesKV(hdrCacheCtl, hdrNoStore)
+	ok, reason := true, ""
+	if h.cfg.Ready != nil {
+		ok, reason = h.cfg.Ready()
+	}
+	if ok {
+		ctx.SetBodyString(`{"status":"ready"}`)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	b, _ := json.Marshal(struct {
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+	}{"not_ready", reason})
+	ctx.SetBody(b)
+}
+
+// answer writes a JSON answer that no cache may keep (RFC 7662 answers
+// describe live credentials).
+func answer(ctx *fasthttp.RequestCtx, status int, body []byte) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentTypeBytes(ctJSON)
+	ctx.Response.Header.SetBytesKV(hdrCacheCtl, hdrNoStore)
+	ctx.Response.Header.SetBytesKV(hdrPragma, hdrNoCache)
+	ctx.SetBody(body)
+}
+
+// caller checks method, content type and client credentials shared by
+// /introspect and /revoke. It writes the error answer and returns nil,
+// false when the request must stop.
+func (h *Handler) caller(ctx *fasthttp.RequestCtx, ep Endpoint, start time.Time) (*Client, bool) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		answer(ctx, fasthttp.StatusMethodNotAllowed, errMethod)
+		h.cfg.Observer.Observe(ep, OutcomeMethodNotAllowed, time.Since(start))
+		return nil, false
+	}
+	ct := ctx.Request.Header.ContentType()
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if !bytes.EqualFold(bytes.TrimSpace(ct), ctForm) {
+		answer(ctx, fasthttp.StatusUnsupportedMediaType, errMedia)
+		h.cfg.Observer.Observe(ep, OutcomeUnsupportedMedia, time.Since(start))
+		return nil, false
+	}
+	cl := h.clients.authenticate(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	if cl == nil && !h.cfg.AllowAnonymous {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="introspect"`)
+		answer(ctx, fasthttp.StatusUnauthorized, errInvalidCli)
+		h.cfg.Observer.Observe(ep, OutcomeInvalidClient, time.Since(start))
+		return nil, false
+	}
+	return cl, true
+}
+
+func (h *Handler) unavailable(ctx *fasthttp.RequestCtx, ep Endpoint, start time.Time) {
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfterSecs)
+	answer(ctx, fasthttp.StatusServiceUnavailable, errUnavailable)
+	h.cfg.Observer.Observe(ep, OutcomeUnavailable, time.Since(start))
+}
+
+// check runs the checker and applies what depends on the caller.
+func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, cl *Client) (*Entry, error) {
+	if h.cfg.Unavailable != nil && h.cfg.Unavailable() {
+		return nil, ErrUndecidable
+	}
+	e, err := h.chk.Check(ctx, tok)
+	if err != nil {
+		if !errors.Is(err, ErrUndecidable) {
+			h.log.Error("check failed", "err", err, "token_sha256", shortDigest(tok))
+		}
+		return nil, ErrUndecidable
+	}
+	if e.active && cl != nil && len(cl.Audiences) > 0 && !intersects(e.aud, cl.Audiences) {
+		return inactiveEntries[ReasonAudience], nil
+	}
+	return e, nil
+}
+
+func (h *Handler) introspect(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	cl, ok := h.caller(ctx, EndpointIntrospect, start)
+	if !ok {
+		return
+	}
+	tok := ctx.PostArgs().Peek("token")
+	if len(tok) == 0 {
+		answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
+		h.cfg.Observer.Observe(EndpointIntrospect, OutcomeInvalidRequest, time.Since(start))
+		return
+	}
+	e, err := h.check(ctx, tok, cl)
+	if err != nil {
+		h.unavailable(ctx, EndpointIntrospect, start)
+		return
+	}
+	answer(ctx, fasthttp.StatusOK, e.Body())
+	if e.active {
+		h.cfg.Observer.Observe(EndpointIntrospect, OutcomeActive, time.Since(start))
+	} else {
+		h.cfg.Observer.Observe(EndpointIntrospect, OutcomeInactive, time.Since(start))
+	}
+}
+
+var (
+	challengeMissing = `Bearer realm="introspect"`
+	challengeInvalid = `Bearer realm="introspect", error="invalid_token"`
+)
+
+// authz is forward authentication: may the original request pass?
+func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	tok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	if len(tok) == 0 {
+		h.deny(ctx, challengeMissing, OutcomeUnauthorized, start)
+		return
+	}
+	e, err := h.check(ctx, tok, nil)
+	if err != nil {
+		h.unavailable(ctx, EndpointAuthz, start)
+		return
+	}
+	if !e.active {
+		h.deny(ctx, challengeInvalid, OutcomeUnauthorized, start)
+		return
+	}
+	method, uri := originalRequest(ctx)
+	p, ok := cleanPath(uri)
+	if !ok {
+		answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
+		h.cfg.Observer.Observe(EndpointAuthz, OutcomeInvalidRequest, time.Since(start))
+		return
+	}
+	if r := firstRoute(h.routes, method, p); r != nil && !hasScopes(e.scopes, r.scopes) {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate,
+			`Bearer realm="introspect", error="insufficient_scope", scope="`+r.needed+`"`)
+		answer(ctx, fasthttp.StatusForbidden, []byte(`{"error":"insufficient_scope"}`))
+		h.cfg.Observer.Observe(EndpointAuthz, OutcomeForbidden, time.Since(start))
+		return
+	}
+	hdr := &ctx.Response.Header
+	hdr.Set("X-Auth-Subject", e.sub)
+	hdr.Set("X-Auth-Client-Id", e.clientID)
+	hdr.Set("X-Auth-Scope", e.scope)
+	for i, name := range h.cfg.ClaimHeaders {
+		if i < len(e.claimValues) && e.claimValues[i] != "" {
+			hdr.Set(name, e.claimValues[i])
+		}
+	}
+	hdr.SetBytesKV(hdrCacheCtl, hdrNoStore)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	h.cfg.Observer.Observe(EndpointAuthz, OutcomeAllowed, time.Since(start))
+}
+
+func (h *Handler) deny(ctx *fasthttp.RequestCtx, challenge string, o Outcome, start time.Time) {
+	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	answer(ctx, fasthttp.StatusUnauthorized, []byte(`{"error":"invalid_token"}`))
+	h.cfg.Observer.Observe(EndpointAuthz, o, time.Since(start))
+}
+
+// originalRequest returns the method and URI of the request the gateway
+// asks about: from X-Forwarded-* (Traefik, Caddy), X-Original-* (nginx
+// auth_request), else this request's own (Envoy ext_authz forwards the
+// original method and path under the /authz prefix).
+func originalRequest(ctx *fasthttp.RequestCtx) (method, uri []byte) {
+	hdr := &ctx.Request.Header
+	method = hdr.Peek("X-Forwarded-Method")
+	if len(method) == 0 {
+		method = hdr.Peek("X-Original-Method")
+	}
+	if len(method) == 0 {
+		method = ctx.Method()
+	}
+	uri = hdr.Peek("X-Forwarded-Uri")
+	if len(uri) == 0 {
+		uri = hdr.Peek("X-Original-URI")
+	}
+	if len(uri) == 0 {
+		uri = ctx.RequestURI()
+		uri = bytes.TrimPrefix(uri, []byte("/authz"))
+		if len(uri) == 0 || uri[0] != '/' {
+			uri = []byte("/")
+		}
+	}
+	return method, uri
+}
+
+func bearer(h []byte) []byte {
+	if len(h) < 7 || !asciiEqualFold(h[:7], "Bearer ") {
+		return nil
+	}
+	return bytes.TrimSpace(h[7:])
+}
+
+func hasScopes(have, need []string) bool {
+	for _, n := range need {
+		found := false
+		for _, h := range have {
+			if h == n {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// revoke implements RFC 7009: the token is revoked on every node once the
+// events are stored. Tokens that are not active here need nothing and get
+// the same empty 200, as the RFC asks for unknown tokens.
+func (h *Handler) revoke(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	if _, ok := h.caller(ctx, EndpointRevoke, start); !ok {
+		return
+	}
+	tok := ctx.PostArgs().Peek("token")
+	if len(tok) == 0 {
+		answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
+		h.cfg.Observer.Observe(EndpointRevoke, OutcomeInvalidRequest, time.Since(start))
+		return
+	}
+	e, err := h.check(ctx, tok, nil)
+	if err != nil || h.cfg.Publisher == nil {
+		h.unavailable(ctx, EndpointRevoke, start)
+		return
+	}
+	if e.active {
+		events := []revocation.Event{{Kind: revocation.KindToken, TokenSHA256: e.Token.Digest, Exp: e.Token.Exp}}
+		if e.Token.Jti != "" {
+			events = append(events, revocation.Event{Kind: revocation.KindJTI, Iss: e.Token.Iss, Jti: e.Token.Jti, Exp: e.Token.Exp})
+		}
+		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		seq, err := h.cfg.Publisher.Publish(pctx, events...)
+		cancel()
+		if err != nil {
+			h.log.Warn("revocation not published", "err", err, "token_sha256", shortDigest(tok))
+			h.unavailable(ctx, EndpointRevoke, start)
+			return
+		}
+		h.log.Info("token revoked", "token_sha256", shortDigest(tok), "seq", seq)
+	}
+	ctx.Response.Header.SetBytesKV(hdrCacheCtl, hdrNoStore)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	h.cfg.Observer.Observe(EndpointRevoke, OutcomeRevoked, time.Since(start))
+}
+
+// shortDigest is how logs name a token: the first 12 hex digits of its
+// SHA-256, enough to correlate, never enough to use.
+func shortDigest(tok []byte) string {
+	d := Digest(tok)
+	const hex = "0123456789abcdef"
+	b := make([]byte, 12)
+	for i := 0; i < 6; i++ {
+		b[2*i], b[2*i+1] = hex[d[i]>>4], hex[d[i]&15]
+	}
+	return string(b)
+}
+
+// ErrorHandler answers requests fasthttp refused before the handler ran,
+// chiefly bodies over the limit (413) and malformed HTTP (400).
+func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var tooLarge bool
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		tooLarge = true
+	}
+	if tooLarge {
+		answer(ctx, fasthttp.StatusRequestEntityTooLarge, []byte(`{"error":"invalid_request","error_description":"body too large"}`))
+		return
+	}
+	answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
+}
+
+var _ = strconv.Itoa

@@ -1,0 +1,213 @@
+package introspect
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	jjson "github.com/go-jose/go-jose/v4/json"
+)
+
+// MinRSABits is the smallest RSA modulus accepted from a JWKS.
+const MinRSABits = 2048
+
+// Algorithms lists every JWS algorithm the service can verify. "none" is
+// not among them and never will be.
+var Algorithms = [...]string{
+	"RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512",
+	"EdDSA",
+	"HS256", "HS384", "HS512",
+}
+
+func knownAlg(alg string) bool {
+	for _, a := range Algorithms {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// key is one verification key.
+type key struct {
+	kid string
+	alg string // the JWK's own alg, "" when it has none
+	pub any    // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or []byte (HMAC)
+}
+
+// fits reports whether the key may verify a signature made with alg: the
+// key type and curve must match the algorithm, and a JWK that names its own
+// alg is bound to it.
+func (k *key) fits(alg string) bool {
+	if k.alg != "" && k.alg != alg {
+		return false
+	}
+	switch p := k.pub.(type) {
+	case *rsa.PublicKey:
+		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
+	case *ecdsa.PublicKey:
+		switch alg {
+		case "ES256":
+			return p.Curve == elliptic.P256()
+		case "ES384":
+			return p.Curve == elliptic.P384()
+		case "ES512":
+			return p.Curve == elliptic.P521()
+		}
+		return false
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	case []byte:
+		return strings.HasPrefix(alg, "HS")
+	}
+	return false
+}
+
+// keySet is an immutable set of keys; a refresh replaces it whole.
+type keySet struct {
+	byKid map[string]*key
+	all   []*key
+}
+
+func (s *keySet) len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.all)
+}
+
+// candidates returns the keys that may verify a token with this kid and alg.
+// A token without kid is tried against every key that fits, as most
+// verifiers do; with a kid only that key is.
+func (s *keySet) candidates(kid, alg string) []*key {
+	if s == nil {
+		return nil
+	}
+	if kid != "" {
+		if k := s.byKid[kid]; k != nil && k.fits(alg) {
+			return []*key{k}
+		}
+		return nil
+	}
+	var out []*key
+	for _, k := range s.all {
+		if k.fits(alg) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// has reports whether s holds a key equal to k, so that a token verified
+// with k before a refresh stays verified after it.
+func (s *keySet) has(k *key) bool {
+	if s == nil {
+		return false
+	}
+	for _, c := range s.all {
+		if c.kid == k.kid && c.alg == k.alg && samePublic(c.pub, k.pub) {
+			return true
+		}
+	}
+	return false
+}
+
+func samePublic(a, b any) bool {
+	switch x := a.(type) {
+	case *rsa.PublicKey:
+		return x.Equal(b)
+	case *ecdsa.PublicKey:
+		return x.Equal(b)
+	case ed25519.PublicKey:
+		return x.Equal(b)
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	}
+	return false
+}
+
+// parseJWKS parses a JWK Set (RFC 7517 §5). Keys that cannot serve for
+// signature verification are skipped and logged, so one odd key (an
+// encryption key, an unknown kty) does not take the issuer down; RSA keys
+// under MinRSABits are refused the same way. It fails when no usable key is
+// left.
+func parseJWKS(data []byte, log *slog.Logger) (*keySet, error) {
+	var doc struct {
+		Keys []jjson.RawMessage `json:"keys"`
+	}
+	if err := jjson.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	set := &keySet{byKid: make(map[string]*key)}
+	for i, raw := range doc.Keys {
+		k, err := parseJWK(raw)
+		if err != nil {
+			log.Warn("jwks key skipped", "index", i, "err", err)
+			continue
+		}
+		if k.kid != "" {
+			if _, dup := set.byKid[k.kid]; dup {
+				log.Warn("jwks key skipped", "index", i, "kid", k.kid, "err", "duplicate kid")
+				continue
+			}
+			set.byKid[k.kid] = k
+		}
+		set.all = append(set.all, k)
+	}
+	if len(set.all) == 0 {
+		return nil, fmt.Errorf("jwks: no usable signature keys among %d", len(doc.Keys))
+	}
+	return set, nil
+}
+
+func parseJWK(raw []byte) (*key, error) {
+	var jk jose.JSONWebKey
+	if err := jk.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	if jk.Use != "" && jk.Use != "sig" {
+		return nil, fmt.Errorf("kid %q: use %q is not sig", jk.KeyID, jk.Use)
+	}
+	if jk.Algorithm != "" && !knownAlg(jk.Algorithm) {
+		return nil, fmt.Errorf("kid %q: alg %q not supported", jk.KeyID, jk.Algorithm)
+	}
+	k := &key{kid: jk.KeyID, alg: jk.Algorithm}
+	switch p := jk.Key.(type) {
+	case *rsa.PublicKey:
+		k.pub = p
+	case *rsa.PrivateKey:
+		k.pub = &p.PublicKey
+	case *ecdsa.PublicKey:
+		k.pub = p
+	case *ecdsa.PrivateKey:
+		k.pub = &p.PublicKey
+	case ed25519.PublicKey:
+		k.pub = p
+	case ed25519.PrivateKey:
+		k.pub = p.Public().(ed25519.PublicKey)
+	default:
+		// Symmetric keys never come from a JWKS: HMAC secrets are
+		// configured explicitly, or a published JWKS could turn into a
+		// forging key (algorithm confusion).
+		return nil, fmt.Errorf("kid %q: key type %T not usable", jk.KeyID, jk.Key)
+	}
+	if rk, ok := k.pub.(*rsa.PublicKey); ok && rk.N.BitLen() < MinRSABits {
+		return nil, fmt.Errorf("kid %q: RSA key of %d bits is under %d", jk.KeyID, rk.N.BitLen(), MinRSABits)
+	}
+	if k.alg != "" && !k.fits(k.alg) {
+		return nil, fmt.Errorf("kid %q: alg %q does not fit the key", jk.KeyID, k.alg)
+	}
+	return k, nil
+}
+
+var errNoKeys = errors.New("no keys")

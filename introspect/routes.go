@@ -1,0 +1,108 @@
+package introspect
+
+import (
+	"bytes"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// Route is an /authz rule: requests under PathPrefix (whole path segments)
+// with one of Methods (empty: any) need every scope in Scopes.
+type Route struct {
+	PathPrefix string
+	Methods    []string
+	Scopes     []string
+}
+
+type route struct {
+	prefix  []byte
+	methods [][]byte
+	scopes  []string
+	needed  string // the scopes, space separated, for the 403 challenge
+}
+
+func compileRoutes(rs []Route) []route {
+	out := make([]route, 0, len(rs))
+	for _, r := range rs {
+		p := strings.TrimSuffix(r.PathPrefix, "/")
+		cr := route{prefix: []byte(p), scopes: r.Scopes, needed: strings.Join(r.Scopes, " ")}
+		for _, m := range r.Methods {
+			cr.methods = append(cr.methods, []byte(strings.ToUpper(m)))
+		}
+		out = append(out, cr)
+	}
+	return out
+}
+
+// matches reports whether the rule covers method and the clean path p.
+// "/admin" covers "/admin" and "/admin/users", not "/administrator".
+func (r *route) matches(method, p []byte) bool {
+	if !bytes.HasPrefix(p, r.prefix) {
+		return false
+	}
+	if rest := p[len(r.prefix):]; len(rest) > 0 && rest[0] != '/' {
+		return false
+	}
+	if len(r.methods) == 0 {
+		return true
+	}
+	for _, m := range r.methods {
+		if bytes.Equal(m, method) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstRoute returns the first rule that covers the request, or nil.
+func firstRoute(rs []route, method, p []byte) *route {
+	for i := range rs {
+		if rs[i].matches(method, p) {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+// cleanPath returns the path of a request URI as a route must see it:
+// without query or fragment, percent-decoded, with dot segments and
+// repeated slashes resolved. Otherwise "/%61dmin" or "/x/../admin" would
+// slip past a rule for "/admin" while the upstream serves /admin. The
+// common, already clean path is returned without allocating.
+func cleanPath(uri []byte) ([]byte, bool) {
+	if i := bytes.IndexAny(uri, "?#"); i >= 0 {
+		uri = uri[:i]
+	}
+	if len(uri) == 0 || uri[0] != '/' {
+		// An absolute URI ("http://host/path") is reduced to its path.
+		if u, err := url.Parse(string(uri)); err == nil && u.Path != "" && u.Host != "" {
+			return []byte(path.Clean(u.Path)), true
+		}
+		if len(uri) == 0 {
+			return []byte("/"), true
+		}
+		return nil, false
+	}
+	if isClean(uri) {
+		return uri, true
+	}
+	dec, err := url.PathUnescape(string(uri))
+	if err != nil {
+		return nil, false
+	}
+	c := path.Clean(dec)
+	return []byte(c), true
+}
+
+func isClean(p []byte) bool {
+	if bytes.IndexByte(p, '%') >= 0 || bytes.IndexByte(p, '\\') >= 0 || bytes.Contains(p, []byte("//")) {
+		return false
+	}
+	for _, seg := range [][]byte{[]byte("/./"), []byte("/../")} {
+		if bytes.Contains(p, seg) {
+			return false
+		}
+	}
+	return !bytes.HasSuffix(p, []byte("/.")) && !bytes.HasSuffix(p, []byte("/.."))
+}

@@ -1,0 +1,458 @@
+package introspect
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/introspectd/introspectd/revocation"
+)
+
+// ErrUndecidable reports that a token cannot be checked right now, because
+// its issuer's keys cannot be fetched and the key it names is not known.
+// Callers MUST NOT answer such a token as inactive: it may well be valid.
+var ErrUndecidable = errors.New("introspect: token cannot be checked now")
+
+// Defaults for IssuerConfig.
+const (
+	DefaultLeeway          = 30 * time.Second
+	DefaultRefreshInterval = 15 * time.Minute
+	DefaultRefetchCooldown = 10 * time.Second
+	DefaultFetchTimeout    = 5 * time.Second
+)
+
+// IssuerConfig describes one trusted issuer. Exactly one key source is set:
+// JWKSFile, JWKSURI, Discovery, JWKS, or only HMACSecret.
+type IssuerConfig struct {
+	Issuer     string // exact match against the token's iss
+	JWKSFile   string
+	JWKSURI    string
+	Discovery  bool   // resolve jwks_uri from <Issuer>/.well-known/…
+	JWKS       []byte // a JWK Set given inline (dev mode)
+	HMACSecret []byte // enables HS* for this issuer only; never from a JWKS
+
+	Audiences  []string // when set, aud must contain one of them
+	Algorithms []string // allow-list
+	Typ        []string // when set, the JOSE typ header must be one of them
+
+	Leeway          time.Duration
+	RefreshInterval time.Duration // JWKS refresh without Cache-Control max-age
+	RefetchCooldown time.Duration // minimum gap between unknown-kid refetches
+	FetchTimeout    time.Duration
+	HTTPClient      *http.Client // nil: a client with FetchTimeout
+}
+
+// Reason says why a token is not active. It feeds metrics and logs only:
+// callers of the service learn nothing but {"active":false}.
+type Reason uint8
+
+// Reasons, a small fixed set so that they can label metrics.
+const (
+	ReasonNone Reason = iota
+	ReasonExpired
+	ReasonNotYetValid
+	ReasonBadSignature
+	ReasonUnknownIssuer
+	ReasonUnknownKey
+	ReasonAudience
+	ReasonAlgorithm
+	ReasonTyp
+	ReasonMalformed
+	ReasonRevoked
+	NumReasons
+)
+
+var reasonNames = [NumReasons]string{"", "expired", "not_yet_valid", "bad_signature", "unknown_issuer",
+	"unknown_key", "audience", "algorithm", "typ", "malformed", "revoked"}
+
+func (r Reason) String() string {
+	if r < NumReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+type issuer struct {
+	cfg    IssuerConfig
+	algs   map[string]bool
+	keys   *keySource
+	hmac   *key
+	leeway int64 // seconds
+}
+
+// Verifier checks JWTs against the trusted issuers. Safe for concurrent use.
+type Verifier struct {
+	issuers      map[string]*issuer
+	claimHeaders []string
+	now          func() time.Time
+	log          *slog.Logger
+
+	verified [len(Algorithms)]atomic.Uint64
+	failures [NumReasons]atomic.Uint64
+}
+
+// VerifierOptions are the settings shared by all issuers.
+type VerifierOptions struct {
+	// ClaimHeaders names claims whose values /authz passes on as headers;
+	// the verifier extracts them once per token.
+	ClaimHeaders []string
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// NewVerifier validates the issuer configurations. Call Start to load keys.
+func NewVerifier(cfgs []IssuerConfig, opts VerifierOptions) (*Verifier, error) {
+	v := &Verifier{issuers: make(map[string]*issuer), claimHeaders: opts.ClaimHeaders, now: opts.Now, log: opts.Logger}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.log == nil {
+		v.log = slog.Default()
+	}
+	for i, c := range cfgs {
+		is, err := newIssuer(c, v)
+		if err != nil {
+			return nil, fmt.Errorf("issuers[%d]: %w", i, err)
+		}
+		if _, dup := v.issuers[c.Issuer]; dup {
+			return nil, fmt.Errorf("issuers[%d]: issuer %q listed twice", i, c.Issuer)
+		}
+		v.issuers[c.Issuer] = is
+	}
+	return v, nil
+}
+
+func newIssuer(c IssuerConfig, v *Verifier) (*issuer, error) {
+	if c.Issuer == "" {
+		return nil, errors.New("issuer is empty")
+	}
+	if c.Leeway == 0 {
+		c.Leeway = DefaultLeeway
+	}
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = DefaultRefreshInterval
+	}
+	if c.RefetchCooldown == 0 {
+		c.RefetchCooldown = DefaultRefetchCooldown
+	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = DefaultFetchTimeout
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: c.FetchTimeout}
+	}
+	if len(c.Algorithms) == 0 {
+		return nil, errors.New("algorithms is empty")
+	}
+	is := &issuer{cfg: c, algs: make(map[string]bool), leeway: int64(c.Leeway / time.Second)}
+	for _, a := range c.Algorithms {
+		if !knownAlg(a) {
+			return nil, fmt.Errorf("algorithm %q is not supported", a)
+		}
+		if strings.HasPrefix(a, "HS") && len(c.HMACSecret) == 0 {
+			return nil, fmt.Errorf("algorithm %s needs an explicit HMAC secret", a)
+		}
+		is.algs[a] = true
+	}
+	if len(c.HMACSecret) > 0 {
+		is.hmac = &key{pub: c.HMACSecret}
+	}
+	sources := 0
+	for _, set := range []bool{c.JWKSFile != "", c.JWKSURI != "", c.Discovery, c.JWKS != nil} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return nil, errors.New("more than one of jwks_file, jwks_uri, discovery")
+	}
+	if sources == 0 && is.hmac == nil {
+		return nil, errors.New("no keys: set jwks_file, jwks_uri or discovery")
+	}
+	if sources == 1 {
+		ks := &keySource{
+			issuer: c.Issuer, file: c.JWKSFile, uri: c.JWKSURI, discovery: c.Discovery,
+			client: c.HTTPClient, refreshInterval: c.RefreshInterval, cooldown: c.RefetchCooldown,
+			now: v.now, log: v.log.With("issuer", c.Issuer), stats: &issuerStats{},
+		}
+		if c.JWKS != nil {
+			set, err := parseJWKS(c.JWKS, ks.log)
+			if err != nil {
+				return nil, err
+			}
+			ks.static = set
+		}
+		is.keys = ks
+	}
+	return is, nil
+}
+
+// Start loads file keys (failing on unusable ones) and starts the refresh of
+// remote JWKS, which runs until ctx ends.
+func (v *Verifier) Start(ctx context.Context) error {
+	for _, is := range v.issuers {
+		if is.keys == nil {
+			continue
+		}
+		if err := is.keys.start(ctx); err != nil {
+			return fmt.Errorf("issuer %q: %w", is.cfg.Issuer, err)
+		}
+	}
+	return nil
+}
+
+// Ready reports whether every issuer's keys were loaded at least once.
+func (v *Verifier) Ready() (bool, string) {
+	for _, is := range v.issuers {
+		if is.keys != nil && !is.keys.loaded() {
+			return false, fmt.Sprintf("keys of issuer %q not loaded yet", is.cfg.Issuer)
+		}
+	}
+	return true, ""
+}
+
+// WaitLoaded blocks until every issuer's keys were loaded once or ctx ends.
+func (v *Verifier) WaitLoaded(ctx context.Context) error {
+	for _, is := range v.issuers {
+		if is.keys == nil {
+			continue
+		}
+		select {
+		case <-is.keys.loadedCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// inactive records a failure and returns the entry that says so.
+func (v *Verifier) inactive(r Reason) *Entry {
+	v.failures[r].Add(1)
+	return inactiveEntries[r]
+}
+
+// Verify checks tok completely: structure, issuer, algorithm, typ, times,
+// audience and signature. It returns an Entry (active or not) or
+// ErrUndecidable; it never consults the cache or the deny-list.
+func (v *Verifier) Verify(ctx context.Context, tok string) (*Entry, error) {
+	t, err := parseJWT(tok)
+	if err != nil {
+		return v.inactive(ReasonMalformed), nil
+	}
+	is := v.issuers[t.iss]
+	if is == nil {
+		return v.inactive(ReasonUnknownIssuer), nil
+	}
+	if !is.algs[t.alg] {
+		return v.inactive(ReasonAlgorithm), nil
+	}
+	if len(is.cfg.Typ) > 0 && !typAllowed(t, is.cfg.Typ) {
+		return v.inactive(ReasonTyp), nil
+	}
+	now := v.now().Unix()
+	if now > t.exp+is.leeway {
+		return v.inactive(ReasonExpired), nil
+	}
+	if t.hasNbf && t.nbf > now+is.leeway || t.hasIat && t.iat > now+is.leeway {
+		e := v.inactive(ReasonNotYetValid)
+		return e, nil
+	}
+	if len(is.cfg.Audiences) > 0 && !intersects(t.aud, is.cfg.Audiences) {
+		return v.inactive(ReasonAudience), nil
+	}
+
+	var cands []*key
+	var gen uint64
+	if strings.HasPrefix(t.alg, "HS") {
+		cands = []*key{is.hmac}
+	} else {
+		var st keyStatus
+		cands, gen, st = is.keys.lookup(ctx, t.kid, t.alg)
+		switch st {
+		case keyUndecidable:
+			return nil, ErrUndecidable
+		case keyUnknown:
+			return v.inactive(ReasonUnknownKey), nil
+		}
+	}
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(t.alg)})
+	if err != nil {
+		return v.inactive(ReasonMalformed), nil
+	}
+	var used *key
+	for _, k := range cands {
+		if _, err := jws.Verify(k.pub); err == nil {
+			used = k
+			break
+		}
+	}
+	if used == nil {
+		return v.negative(ReasonBadSignature, is, gen), nil
+	}
+	v.verified[slices.Index(Algorithms[:], t.alg)].Add(1)
+	return v.activeEntry(t, is, used, gen), nil
+}
+
+// negative builds an inactive entry that may be cached for a while, tied to
+// the key generation it was decided under.
+func (v *Verifier) negative(r Reason, is *issuer, gen uint64) *Entry {
+	v.failures[r].Add(1)
+	e := &Entry{reason: r, iss: is}
+	e.gen.Store(gen)
+	return e
+}
+
+func typAllowed(t *jwt, allowed []string) bool {
+	if !t.hasTyp {
+		return false
+	}
+	got := normTyp(t.typ)
+	for _, a := range allowed {
+		if normTyp(a) == got {
+			return true
+		}
+	}
+	return false
+}
+
+// normTyp compares media types the way RFC 7515 §4.1.9 asks: case
+// insensitively, with the "application/" prefix optional.
+func normTyp(s string) string {
+	s = strings.ToLower(s)
+	return strings.TrimPrefix(s, "application/")
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// twinDigest returns the SHA-256 of the token's ECDSA twin — the same JWT
+// with signature (r, n−s), which verifies as well — so that revoking either
+// spelling by hash revokes both. Zero for other algorithms.
+func twinDigest(t *jwt) [32]byte {
+	var curve elliptic.Curve
+	switch t.alg {
+	case "ES256":
+		curve = elliptic.P256()
+	case "ES384":
+		curve = elliptic.P384()
+	case "ES512":
+		curve = elliptic.P521()
+	default:
+		return [32]byte{}
+	}
+	size := (curve.Params().BitSize + 7) / 8
+	if len(t.sig) != 2*size {
+		return [32]byte{}
+	}
+	s := new(big.Int).SetBytes(t.sig[size:])
+	twinS := new(big.Int).Sub(curve.Params().N, s)
+	sig := make([]byte, 2*size)
+	copy(sig, t.sig[:size])
+	twinS.FillBytes(sig[size:])
+	h := sha256.New()
+	h.Write([]byte(t.signingIn))
+	h.Write([]byte{'.'})
+	h.Write([]byte(base64.RawURLEncoding.EncodeToString(sig)))
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+var _ = ecdsa.Verify // the twin exists because ECDSA accepts (r, s) and (r, n−s) alike
+
+func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64) *Entry {
+	e := &Entry{
+		active:   true,
+		iss:      is,
+		key:      k,
+		notAfter: t.exp + is.leeway,
+		body:     encodeAnswer(t),
+		sub:      headerValue(t.sub),
+		clientID: headerValue(t.clientID),
+		scope:    headerValue(t.scope),
+		scopes:   strings.Fields(t.scope),
+		aud:      t.aud,
+	}
+	e.gen.Store(gen)
+	var iat int64
+	if t.hasIat {
+		iat = t.iat
+	}
+	e.Token = revocation.NewToken(sha256.Sum256([]byte(t.raw)), twinDigest(t), t.iss, t.jti, t.sub, t.clientID, iat, t.exp)
+	if len(v.claimHeaders) > 0 {
+		e.claimValues = make([]string, len(v.claimHeaders))
+		for i, name := range v.claimHeaders {
+			e.claimValues[i] = claimHeaderValue(t.claims[name])
+		}
+	}
+	return e
+}
+
+// Stats are the verifier's counters, read by metrics at scrape time.
+type Stats struct {
+	VerifiedByAlg map[string]uint64
+	Failures      [NumReasons]uint64
+	Issuers       []IssuerStats
+}
+
+// IssuerStats describes one issuer's keys.
+type IssuerStats struct {
+	Issuer              string
+	Keys                int
+	Fetches, Failures   uint64
+	UnknownKidRefetches uint64
+	LastSuccess         time.Time // zero when never
+	Healthy             bool
+}
+
+// Stats returns a snapshot of the counters.
+func (v *Verifier) Stats() Stats {
+	st := Stats{VerifiedByAlg: make(map[string]uint64, len(Algorithms))}
+	for i, a := range Algorithms {
+		st.VerifiedByAlg[a] = v.verified[i].Load()
+	}
+	for i := range st.Failures {
+		st.Failures[i] = v.failures[i].Load()
+	}
+	for _, is := range v.issuers {
+		s := IssuerStats{Issuer: is.cfg.Issuer, Healthy: true}
+		if ks := is.keys; ks != nil {
+			s.Keys = ks.set.Load().len()
+			s.Fetches = ks.stats.Fetches.Load()
+			s.Failures = ks.stats.Failures.Load()
+			s.UnknownKidRefetches = ks.stats.UnknownKidRefetches.Load()
+			if ts := ks.stats.LastSuccess.Load(); ts > 0 {
+				s.LastSuccess = time.Unix(ts, 0)
+			}
+			s.Healthy = ks.ok.Load()
+		}
+		if is.hmac != nil {
+			s.Keys++
+		}
+		st.Issuers = append(st.Issuers, s)
+	}
+	slices.SortFunc(st.Issuers, func(a, b IssuerStats) int { return strings.Compare(a.Issuer, b.Issuer) })
+	return st
+}
