@@ -42,10 +42,10 @@ var testKeys = sync.OnceValue(func() *keyring {
 })
 
 type keyring struct {
-	rsa                 *rsa.PrivateKey
-	ec, ec384, ec521    *ecdsa.PrivateKey
-	ed                  ed25519.PrivateKey
-	attacker            *ecdsa.PrivateKey
+	rsa              *rsa.PrivateKey
+	ec, ec384, ec521 *ecdsa.PrivateKey
+	ed               ed25519.PrivateKey
+	attacker         *ecdsa.PrivateKey
 }
 
 // jwks returns the public JWKS of the ring: kids rsa1, ec1, ec384, ec521, ed1.

@@ -259,9 +259,9 @@ func refreshAfter(cc string, def time.Duration) time.Duration {
 type keyStatus uint8
 
 const (
-	keyFound   keyStatus = iota
-	keyUnknown           // the issuer's current keys do not include it: the token is inactive
-	keyUndecidable       // the keys could not be fetched: no verdict possible now
+	keyFound       keyStatus = iota
+	keyUnknown               // the issuer's current keys do not include it: the token is inactive
+	keyUndecidable           // the keys could not be fetched: no verdict possible now
 )
 
 // lookup returns the keys that may verify a token with kid and alg. When
