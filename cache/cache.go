@@ -43,9 +43,12 @@ type Config struct {
 // Cache maps token digests to values of type V. It is safe for concurrent
 // use. Get does not allocate.
 type Cache[V any] struct {
-	rc     *ristretto.Cache[uint64, *item[V]]
-	group  singleflight.Group
-	keyFor func(d *Digest) uint64
+	rc    *ristretto.Cache[uint64, *item[V]]
+	group singleflight.Group
+	// collide maps every digest to one key; tests use it to prove that a
+	// collision is a miss. (A func field here would make every digest
+	// escape to the heap, an allocation per lookup.)
+	collide bool
 }
 
 type item[V any] struct {
@@ -77,12 +80,17 @@ func New[V any](cfg Config) (*Cache[V], error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return &Cache[V]{rc: rc, keyFor: prefixKey}, nil
+	return &Cache[V]{rc: rc}, nil
 }
 
-// prefixKey uses the digest's first 8 bytes as ristretto's key: the digest
-// is already a uniform hash, so hashing it again would only cost time.
-func prefixKey(d *Digest) uint64 { return binary.LittleEndian.Uint64(d[:8]) }
+// keyFor uses the digest's first 8 bytes as ristretto's key: the digest is
+// already a uniform hash, so hashing it again would only cost time.
+func (c *Cache[V]) keyFor(d *Digest) uint64 {
+	if c.collide {
+		return 42
+	}
+	return binary.LittleEndian.Uint64(d[:8])
+}
 
 // Get returns the value stored for d, if any.
 func (c *Cache[V]) Get(d *Digest) (V, bool) {

@@ -50,7 +50,7 @@ func TestGetSet(t *testing.T) {
 // value.
 func TestCollisionNeverServesOtherToken(t *testing.T) {
 	c := newTest(t)
-	c.keyFor = func(*Digest) uint64 { return 42 }
+	c.collide = true
 	a, b := digest("token-a"), digest("token-b")
 	c.Set(&a, "answer-a", 10, time.Minute)
 	c.Wait()

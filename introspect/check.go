@@ -84,7 +84,18 @@ func (c *Checker) Check(ctx context.Context, tok []byte) (*Entry, error) {
 		return e, nil
 	}
 	c.misses.Add(1)
-	e, err := c.pos.Do(&d, func() (*Entry, error) {
+	e, err := c.miss(ctx, tok, d)
+	if err != nil {
+		return nil, err
+	}
+	return c.final(e, now), nil
+}
+
+// miss verifies a token the cache does not know. It takes the digest by
+// value: were it to share Check's, the closure would move it to the heap
+// and cost the hit path an allocation.
+func (c *Checker) miss(ctx context.Context, tok []byte, d cache.Digest) (*Entry, error) {
+	return c.pos.Do(&d, func() (*Entry, error) {
 		e, err := c.v.Verify(ctx, string(tok))
 		if err != nil {
 			return nil, err
@@ -98,10 +109,6 @@ func (c *Checker) Check(ctx context.Context, tok []byte) (*Entry, error) {
 		}
 		return e, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return c.final(e, now), nil
 }
 
 // current reports whether a cached verdict still holds under the issuer's
