@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"hash"
+	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -186,7 +187,7 @@ func newTestChecker(t testing.TB, mod func(*IssuerConfig), deny DenyList) *Check
 	if mod != nil {
 		mod(&ic)
 	}
-	v, err := NewVerifier([]IssuerConfig{ic}, VerifierOptions{})
+	v, err := NewVerifier([]IssuerConfig{ic}, VerifierOptions{Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,3 +215,5 @@ func flipS(t testing.TB, tok string) string {
 	s.FillBytes(sig[32:])
 	return tok[:i+1] + b64(sig)
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
