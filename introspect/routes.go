@@ -91,7 +91,9 @@ func cleanPath(uri []byte) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	c := path.Clean(dec)
+	// Some upstreams treat '\' as '/'; reading it so can only make a
+	// rule apply where it might not have, never the reverse.
+	c := path.Clean(strings.ReplaceAll(dec, "\\", "/"))
 	return []byte(c), true
 }
 

@@ -1,0 +1,122 @@
+package introspect
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// FuzzParseJWT: the token parser must never panic, and whatever it accepts
+// must be canonical — each segment re-encodes to exactly itself, so one
+// token has exactly one spelling (and one hash).
+func FuzzParseJWT(f *testing.F) {
+	k := testKeys()
+	now := time.Now()
+	f.Add(k.mint(f, "ES256", claims(now, nil)))
+	f.Add(k.mint(f, "EdDSA", claims(now, map[string]any{"scp": []string{"a"}})))
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")
+	f.Add("a.b.c")
+	f.Add("..")
+	f.Add("eyJhbGciOiJFUzI1NiJ9.eyJhIjoxLCJhIjoyfQ.AAAA")
+	f.Fuzz(func(t *testing.T, tok string) {
+		p, err := parseJWT(tok)
+		if err != nil {
+			return
+		}
+		segs := strings.Split(tok, ".")
+		if len(segs) != 3 {
+			t.Fatalf("accepted %d segments", len(segs))
+		}
+		for _, s := range segs {
+			b, _ := base64.RawURLEncoding.DecodeString(s)
+			if base64.RawURLEncoding.EncodeToString(b) != s {
+				t.Fatalf("accepted non-canonical segment %q", s)
+			}
+		}
+		if p.iss == "" || p.alg == "" {
+			t.Fatalf("accepted token without iss or alg")
+		}
+	})
+}
+
+// FuzzVerify runs arbitrary tokens through the whole verify path: no panic,
+// no error but ErrUndecidable (impossible with file keys), and nothing
+// unsigned is ever active.
+func FuzzVerify(f *testing.F) {
+	k := testKeys()
+	f.Add(k.mint(f, "ES256", claims(time.Now(), nil)))
+	f.Add(k.mint(f, "RS256", claims(time.Now(), nil)))
+	f.Add("garbage")
+	c := newTestChecker(f, nil, nil)
+	f.Fuzz(func(t *testing.T, tok string) {
+		e, err := c.v.Verify(context.Background(), tok)
+		if err != nil {
+			t.Fatalf("Verify error %v", err)
+		}
+		if e.Active() {
+			// Only a token the keyring signed can be active; the fuzzer
+			// cannot forge one, so it must be a seed or a twin of one.
+			if _, err := parseJWT(tok); err != nil {
+				t.Fatalf("active but unparseable: %q", tok)
+			}
+		}
+	})
+}
+
+// FuzzRequest feeds raw HTTP requests to the handler: it must answer every
+// one with a status from the contract, never panic, and never say active
+// for a request without a valid token.
+func FuzzRequest(f *testing.F) {
+	tok := testKeys().mint(f, "ES256", claims(time.Now(), nil))
+	auth := basic(testClientID, testClientSecret)
+	f.Add([]byte("POST /introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: " + auth + "\r\nContent-Length: 11\r\n\r\ntoken=abcde"))
+	f.Add([]byte("POST /introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: Bearer " + testClientSecret + "\r\nContent-Length: 5\r\n\r\ntoken"))
+	f.Add([]byte("GET /authz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\nX-Original-URI: /admin/../x\r\n\r\n"))
+	f.Add([]byte("POST /revoke HTTP/1.1\r\nHost: x\r\nAuthorization: Basic Og==\r\n\r\n"))
+	env := newHandlerEnv(f, nil)
+	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true, 413: true, 415: true, 503: true}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ctx fasthttp.RequestCtx
+		if err := ctx.Request.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
+			return
+		}
+		env.h.ServeHTTP(&ctx)
+		st := ctx.Response.StatusCode()
+		if !allowed[st] {
+			t.Fatalf("status %d", st)
+		}
+		if bytes.Contains(ctx.Response.Body(), []byte(`"active":true`)) && !bytes.Contains(raw, []byte(tok[:40])) {
+			t.Fatalf("active answer for a request without the valid token")
+		}
+	})
+}
+
+// FuzzCleanPath: a path that a route would see must be clean and rooted,
+// so no spelling of /admin escapes an /admin rule.
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"/admin", "/%61dmin", "//admin", "/x/../admin", "/a?b", "http://h/admin", "", "*"} {
+		f.Add(s)
+	}
+	rs := compileRoutes([]Route{{PathPrefix: "/admin", Scopes: []string{"admin"}}})
+	f.Fuzz(func(t *testing.T, uri string) {
+		p, ok := cleanPath([]byte(uri))
+		if !ok {
+			return
+		}
+		if len(p) == 0 || p[0] != '/' {
+			t.Fatalf("cleanPath(%q) = %q, not rooted", uri, p)
+		}
+		if !isClean(p) && string(p) != "/" {
+			t.Fatalf("cleanPath(%q) = %q, not clean", uri, p)
+		}
+		if bytes.Equal(p, []byte("/admin")) && firstRoute(rs, []byte("GET"), p) == nil {
+			t.Fatalf("/admin escaped its rule via %q", uri)
+		}
+	})
+}
