@@ -1,0 +1,337 @@
+// Package service assembles introspectd from its parts: configuration in,
+// a running HTTP server with verifier, cache, deny-list, NATS consumer and
+// metrics out. cmd/introspectd and the end-to-end tests both use it.
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/introspectd/introspectd/internal/config"
+	"github.com/introspectd/introspectd/internal/metrics"
+	"github.com/introspectd/introspectd/introspect"
+	"github.com/introspectd/introspectd/revocation"
+)
+
+// Version is set at build time with -ldflags "-X ...service.Version=…".
+var Version = "dev"
+
+// Options are the settings that do not come from the config file.
+type Options struct {
+	Logger *slog.Logger
+	// Issuers are added to the configured ones (dev mode's ephemeral issuer).
+	Issuers []introspect.IssuerConfig
+	// Extra serves paths the API does not know (dev mode's /dev/token).
+	Extra fasthttp.RequestHandler
+}
+
+// Service is one running introspectd node.
+type Service struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	checker *introspect.Checker
+	deny    *revocation.DenyList
+	node    *revocation.Node
+	srv     *fasthttp.Server
+	ln      net.Listener
+	certs   *certReloader
+	pprof   *http.Server
+	cancel  context.CancelFunc
+	served  chan error
+}
+
+// Start builds every part from cfg and starts serving. It returns once the
+// listener is bound; keys and revocation history load in the background
+// and /readyz says when they are in.
+func Start(ctx context.Context, cfg *config.Config, opts Options) (*Service, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{cfg: cfg, log: log, served: make(chan error, 1)}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := s.build(runCtx, cfg, opts); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
+		s.close()
+		return nil, err
+	}
+	go func() { s.served <- s.srv.Serve(s.ln) }()
+	log.Info("introspectd serving", "addr", s.Addr(), "tls", s.certs != nil, "issuers", len(cfg.Issuers)+len(opts.Issuers),
+		"clients", len(cfg.Clients), "version", Version)
+	return s, nil
+}
+
+func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) error {
+	issuers, err := issuerConfigs(cfg)
+	if err != nil {
+		return err
+	}
+	issuers = append(issuers, opts.Issuers...)
+	claimNames, claimHeaders := claimsHeaders(cfg.ClaimsHeaders)
+	v, err := introspect.NewVerifier(issuers, introspect.VerifierOptions{
+		ClaimHeaders: claimNames, Logger: s.log.With("component", "verifier"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := v.Start(ctx); err != nil {
+		return err
+	}
+
+	leeway := time.Duration(0)
+	for _, is := range issuers {
+		leeway = max(leeway, is.Leeway)
+	}
+	s.deny = revocation.NewDenyList(revocation.DenyListConfig{
+		Leeway: leeway, MaxTokenLifetime: cfg.Revocation.MaxTokenLifetime.D(),
+	})
+	s.checker, err = introspect.NewChecker(v, introspect.CheckerConfig{
+		MaxBytes: cfg.Cache.MaxBytes, NegativeTTL: cfg.Cache.NegativeTTL.D(), DenyList: s.deny,
+	})
+	if err != nil {
+		return err
+	}
+
+	s.node, err = revocation.Start(ctx, natsConfig(cfg, leeway, s.log), s.deny)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+
+	ready := func() (bool, string) {
+		if ok, why := v.Ready(); !ok {
+			return false, why
+		}
+		return s.node.Ready()
+	}
+	s.metrics = metrics.New(prometheus.NewRegistry(), Version)
+	s.metrics.RegisterChecker(s.checker)
+	s.metrics.RegisterRevocation(s.node, s.deny)
+	s.metrics.Ready(ready)
+
+	clients, err := clientConfigs(cfg.Clients)
+	if err != nil {
+		return err
+	}
+	routes := make([]introspect.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		routes[i] = introspect.Route{PathPrefix: r.PathPrefix, Methods: r.Methods, Scopes: r.Scopes}
+	}
+	var unavailable func() bool
+	if cfg.Revocation.FailClosed {
+		unavailable = s.node.Stale
+	}
+	h := introspect.NewHandler(introspect.HandlerConfig{
+		Checker:        s.checker,
+		Clients:        clients,
+		AllowAnonymous: cfg.Dev,
+		Routes:         routes,
+		ClaimHeaders:   claimHeaders,
+		Publisher:      s.node,
+		Ready:          ready,
+		Unavailable:    unavailable,
+		Observer:       s.metrics,
+		Metrics:        s.metrics.Handler(),
+		Logger:         s.log.With("component", "http"),
+	})
+	handler := h.ServeHTTP
+	if opts.Extra != nil {
+		handler = func(ctx *fasthttp.RequestCtx) {
+			if strings.HasPrefix(string(ctx.Path()), "/dev/") {
+				opts.Extra(ctx)
+				return
+			}
+			h.ServeHTTP(ctx)
+		}
+	}
+	hc := cfg.HTTP
+	s.srv = &fasthttp.Server{
+		Handler:                       handler,
+		ErrorHandler:                  introspect.ErrorHandler,
+		Name:                          "introspectd",
+		ReadTimeout:                   hc.ReadTimeout.D(),
+		WriteTimeout:                  hc.WriteTimeout.D(),
+		IdleTimeout:                   hc.IdleTimeout.D(),
+		MaxRequestBodySize:            hc.MaxBodyBytes,
+		ReadBufferSize:                hc.MaxHeaderBytes,
+		Concurrency:                   hc.Concurrency,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		DisablePreParseMultipartForm:  true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.log},
+	}
+	if cfg.PprofListen != "" {
+		s.startPprof(cfg.PprofListen)
+	}
+	return nil
+}
+
+func (s *Service) listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if s.cfg.TLS.CertFile != "" {
+		s.certs, err = newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certs.get,
+		})
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the address the API listens on.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// NATSURL is the embedded NATS server's client URL ("" with an external one).
+func (s *Service) NATSURL() string { return s.node.ClientURL() }
+
+// ReloadTLS rereads the certificate files (on SIGHUP).
+func (s *Service) ReloadTLS() error {
+	if s.certs == nil {
+		return nil
+	}
+	return s.certs.reload()
+}
+
+// Done is closed when the server stops serving on its own.
+func (s *Service) Done() <-chan error { return s.served }
+
+// Shutdown stops accepting requests, lets those in flight finish within
+// ctx, then stops the NATS consumer and the caches.
+func (s *Service) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.close()
+	return err
+}
+
+func (s *Service) close() {
+	if s.pprof != nil {
+		s.pprof.Close()
+	}
+	if s.node != nil {
+		s.node.Close()
+	}
+	if s.checker != nil {
+		s.checker.Close()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+}
+
+func (s *Service) startPprof(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.pprof = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := s.pprof.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("pprof listener", "err", err)
+		}
+	}()
+	s.log.Info("pprof listening", "addr", addr)
+}
+
+func issuerConfigs(cfg *config.Config) ([]introspect.IssuerConfig, error) {
+	out := make([]introspect.IssuerConfig, 0, len(cfg.Issuers))
+	for i, is := range cfg.Issuers {
+		secret, err := is.HMACKey()
+		if err != nil {
+			return nil, fmt.Errorf("issuers[%d].hmac_secret_file: %w", i, err)
+		}
+		out = append(out, introspect.IssuerConfig{
+			Issuer: is.Issuer, JWKSFile: is.JWKSFile, JWKSURI: is.JWKSURI, Discovery: is.Discovery,
+			HMACSecret: secret, Audiences: is.Audiences, Algorithms: is.Algorithms, Typ: is.Typ,
+			Leeway: is.Leeway.D(), RefreshInterval: is.RefreshInterval.D(),
+			RefetchCooldown: is.RefetchCooldown.D(), FetchTimeout: is.FetchTimeout.D(),
+		})
+	}
+	return out, nil
+}
+
+func clientConfigs(cs []config.Client) ([]introspect.Client, error) {
+	out := make([]introspect.Client, 0, len(cs))
+	for i, c := range cs {
+		cl := introspect.Client{ID: c.ID, Audiences: c.Audiences}
+		if c.Secret != "" {
+			cl.SecretSHA256 = sha256.Sum256([]byte(c.Secret))
+		} else {
+			b, err := hex.DecodeString(c.SecretSHA256)
+			if err != nil || len(b) != 32 {
+				return nil, fmt.Errorf("clients[%d].secret_sha256: want 64 hex digits", i)
+			}
+			copy(cl.SecretSHA256[:], b)
+		}
+		out = append(out, cl)
+	}
+	return out, nil
+}
+
+// claimsHeaders turns the claim → header map into two aligned lists, in a
+// stable order.
+func claimsHeaders(m map[string]string) (claims, headers []string) {
+	for c := range m {
+		claims = append(claims, c)
+	}
+	sort.Strings(claims)
+	for _, c := range claims {
+		headers = append(headers, m[c])
+	}
+	return claims, headers
+}
+
+func natsConfig(cfg *config.Config, leeway time.Duration, log *slog.Logger) revocation.Config {
+	n := cfg.NATS
+	var urls []string
+	for _, u := range strings.Split(n.URL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return revocation.Config{
+		URLs: urls, EmbeddedListen: n.EmbeddedListen, DataDir: n.DataDir,
+		Subject: n.Subject, Stream: n.Stream, Replicas: n.Replicas,
+		CredsFile: n.CredsFile, NKeySeedFile: n.NKeySeedFile, User: n.User, Password: n.Password, Token: n.Token,
+		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
+		MaxTokenLifetime: cfg.Revocation.MaxTokenLifetime.D(), Leeway: leeway,
+		MaxStaleness: cfg.Revocation.MaxStaleness.D(),
+		Logger:       log,
+	}
+}
+
+// fasthttpLogger routes fasthttp's own messages (connection errors) to slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+}
