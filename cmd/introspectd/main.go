@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 		return 0
 	}
 	_, envFormat := lookupEnv(config.EnvPrefix + "LOG_FORMAT")
-	if *dev && !envFormat && !isSet(fs, "log_format") && !fileSetsLogFormat(path) {
+	if *dev && path == "" && !envFormat && !isSet(fs, "log_format") {
 		cfg.LogFormat = "text" // dev mode is read by people, not log pipelines
 	}
 	log := newLogger(cfg, stderr)
@@ -152,15 +152,6 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
-}
-
-// fileSetsLogFormat reports whether the config file names log_format.
-func fileSetsLogFormat(path string) bool {
-	if path == "" {
-		return false
-	}
-	b, err := os.ReadFile(path)
-	return err == nil && strings.Contains(string(b), "log_format")
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
