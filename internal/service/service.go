@@ -16,6 +16,7 @@ import (
 	"net/http/pprof"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,9 @@ type Service struct {
 	pprof   *http.Server
 	cancel  context.CancelFunc
 	served  chan error
+
+	// replayed turns true once the revocation history was first replayed.
+	replayed atomic.Bool
 }
 
 // Start builds every part from cfg and starts serving. It returns once the
@@ -135,9 +139,14 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) e
 	for i, r := range cfg.Routes {
 		routes[i] = introspect.Route{PathPrefix: r.PathPrefix, Methods: r.Methods, Scopes: r.Scopes}
 	}
-	var unavailable func() bool
-	if cfg.Revocation.FailClosed {
-		unavailable = s.node.Stale
+	// Until the revocation history was replayed once, the deny-list may
+	// miss revocations, so no token can be answered (a restarted node must
+	// never call a revoked token active). Later, a stale history stops
+	// answers only when the operator chose to fail closed.
+	go s.watchReplayed(ctx)
+	failClosed := cfg.Revocation.FailClosed
+	unavailable := func() bool {
+		return !s.replayed.Load() || failClosed && s.node.Stale()
 	}
 	h := introspect.NewHandler(introspect.HandlerConfig{
 		Checker:        s.checker,
@@ -184,6 +193,23 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) e
 		s.startPprof(cfg.PprofListen)
 	}
 	return nil
+}
+
+func (s *Service) watchReplayed(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if ok, _ := s.node.Ready(); ok {
+			s.replayed.Store(true)
+			s.log.Info("revocation history replayed; answering")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Service) listen() error {
