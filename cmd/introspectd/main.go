@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/introspectd/introspectd/internal/config"
 	"github.com/introspectd/introspectd/internal/devissuer"
@@ -117,6 +118,11 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 		return 1
 	}
 	if d != nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := svc.WaitReady(wctx); err != nil {
+			log.Warn("dev mode: still not ready", "err", err)
+		}
+		cancel()
 		printDevHelp(stdout, svc, d)
 	}
 

@@ -55,6 +55,8 @@ type Service struct {
 	cancel  context.CancelFunc
 	served  chan error
 
+	ready func() (bool, string)
+
 	// replayed turns true once the revocation history was first replayed.
 	replayed atomic.Bool
 }
@@ -126,6 +128,7 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) e
 		}
 		return s.node.Ready()
 	}
+	s.ready = ready
 	s.metrics = metrics.New(prometheus.NewRegistry(), Version)
 	s.metrics.RegisterChecker(s.checker)
 	s.metrics.RegisterRevocation(s.node, s.deny)
@@ -230,6 +233,22 @@ func (s *Service) listen() error {
 	}
 	s.ln = ln
 	return nil
+}
+
+// WaitReady blocks until the node is ready (what /readyz reports) or ctx
+// ends, and then returns the last reason it was not.
+func (s *Service) WaitReady(ctx context.Context) error {
+	for {
+		ok, why := s.ready()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %s", why)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Addr is the address the API listens on.
