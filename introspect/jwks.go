@@ -50,6 +50,9 @@ type keySource struct {
 
 	// lastForced is when an unknown kid last caused a refetch (unix nanos).
 	lastForced atomic.Int64
+	// forced is closed when the refetch an unknown kid caused is done, so
+	// that other tokens waiting on new keys see its result.
+	forced atomic.Pointer[chan struct{}]
 	fetches    singleflight.Group
 
 	loadedCh chan struct{} // closed once keys were first loaded
@@ -278,13 +281,28 @@ func (s *keySource) lookup(ctx context.Context, kid, alg string) ([]*key, uint64
 	}
 	now := s.now().UnixNano()
 	last := s.lastForced.Load()
-	if now-last >= int64(s.cooldown) && s.lastForced.CompareAndSwap(last, now) {
-		s.stats.UnknownKidRefetches.Add(1)
-		_, _ = s.fetch(ctx)
-		gen = s.gen.Load()
-		if c := s.set.Load().candidates(kid, alg); len(c) > 0 {
-			return c, gen, keyFound
+	if now-last >= int64(s.cooldown) {
+		// Whoever installs the channel owns the refetch; the others
+		// wait on it below instead of calling the kid unknown meanwhile.
+		done := make(chan struct{})
+		if s.forced.CompareAndSwap(nil, &done) {
+			if s.lastForced.CompareAndSwap(last, now) {
+				s.stats.UnknownKidRefetches.Add(1)
+				_, _ = s.fetch(ctx)
+			}
+			s.forced.Store(nil)
+			close(done)
 		}
+	}
+	if p := s.forced.Load(); p != nil {
+		select {
+		case <-*p:
+		case <-ctx.Done():
+		}
+	}
+	gen = s.gen.Load()
+	if c := s.set.Load().candidates(kid, alg); len(c) > 0 {
+		return c, gen, keyFound
 	}
 	if !s.ok.Load() {
 		return nil, gen, keyUndecidable

@@ -330,3 +330,36 @@ func TestJWKSLoadRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationConcurrentTokensWaitForRefetch: many distinct tokens with a
+// new kid arrive together while one refetch is slow: all of them wait for
+// that refetch and verify, and it stays one request.
+func TestRotationConcurrentTokensWaitForRefetch(t *testing.T) {
+	s := newJWKSServer(t)
+	s.add("k1")
+	clock := &fakeClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	c := remoteChecker(t, s, clock, nil)
+	k2 := s.add("k2")
+	s.delay = 200 * time.Millisecond
+	before := s.requests.Load()
+	var wg sync.WaitGroup
+	var inactive atomic.Int32
+	for i := range 10 {
+		tok := mintWith(t, k2, "k2", clock.now(), map[string]any{"jti": itoa(i)})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if e, err := c.Check(context.Background(), []byte(tok)); err != nil || !e.Active() {
+				inactive.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := inactive.Load(); n > 0 {
+		t.Fatalf("%d of 10 new-kid tokens not active during a rotation", n)
+	}
+	if got := s.requests.Load() - before; got != 1 {
+		t.Fatalf("%d fetches, want 1", got)
+	}
+}
