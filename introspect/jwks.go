@@ -52,8 +52,8 @@ type keySource struct {
 	lastForced atomic.Int64
 	// forced is closed when the refetch an unknown kid caused is done, so
 	// that other tokens waiting on new keys see its result.
-	forced atomic.Pointer[chan struct{}]
-	fetches    singleflight.Group
+	forced  atomic.Pointer[chan struct{}]
+	fetches singleflight.Group
 
 	loadedCh chan struct{} // closed once keys were first loaded
 	loadOnce sync.Once

@@ -2,8 +2,10 @@ package introspect
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -84,6 +86,8 @@ func (r Reason) String() string {
 	}
 	return "unknown"
 }
+
+var hmacKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
 type issuer struct {
 	cfg    IssuerConfig
@@ -169,6 +173,18 @@ func newIssuer(c IssuerConfig, v *Verifier) (*issuer, error) {
 	}
 	if len(c.HMACSecret) > 0 {
 		is.hmac = &key{pub: c.HMACSecret}
+		// RFC 7518 §3.2: the key must be at least as long as the hash.
+		// Shorter than HS256's is an error; shorter than HS384's or
+		// HS512's only makes those refuse every token, which we say.
+		if len(c.HMACSecret) < hmacKeyBytes["HS256"] {
+			return nil, fmt.Errorf("HMAC secret of %d bytes is under 32", len(c.HMACSecret))
+		}
+		for a := range is.algs {
+			if need := hmacKeyBytes[a]; len(c.HMACSecret) < need {
+				v.log.Warn("HMAC secret shorter than the algorithm needs: its tokens will all fail",
+					"issuer", c.Issuer, "alg", a, "need_bytes", need)
+			}
+		}
 	}
 	sources := 0
 	for _, set := range []bool{c.JWKSFile != "", c.JWKSURI != "", c.Discovery, c.JWKS != nil} {
@@ -275,6 +291,26 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Entry, error) {
 		return v.inactive(ReasonAudience), nil
 	}
 
+	used, gen, r, err := v.checkSignature(ctx, t, is)
+	switch {
+	case err != nil:
+		return nil, err
+	case r == ReasonBadSignature:
+		return v.negative(ReasonBadSignature, is, gen), nil
+	case r != ReasonNone:
+		return v.inactive(r), nil
+	}
+	v.verified[slices.Index(Algorithms[:], t.alg)].Add(1)
+	return v.activeEntry(t, is, used, gen), nil
+}
+
+// checkSignature finds the issuer's keys that may have signed t and checks
+// the signature: go-jose parses the JWS and verifies it, except for PS*,
+// where go-jose accepts any PSS salt length and RFC 7518 §3.5 fixes it to
+// the hash size, so verifyPSS checks those instead. It returns the key that
+// verified, the key generation it was found under, or the reason the token
+// fails; the error is only ErrUndecidable.
+func (v *Verifier) checkSignature(ctx context.Context, t *jwt, is *issuer) (*key, uint64, Reason, error) {
 	var cands []*key
 	var gen uint64
 	if strings.HasPrefix(t.alg, "HS") {
@@ -284,27 +320,52 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Entry, error) {
 		cands, gen, st = is.keys.lookup(ctx, t.kid, t.alg)
 		switch st {
 		case keyUndecidable:
-			return nil, ErrUndecidable
+			return nil, gen, ReasonNone, ErrUndecidable
 		case keyUnknown:
-			return v.inactive(ReasonUnknownKey), nil
+			return nil, gen, ReasonUnknownKey, nil
 		}
 	}
-	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(t.alg)})
-	if err != nil {
-		return v.inactive(ReasonMalformed), nil
+	if strings.HasPrefix(t.alg, "PS") {
+		for _, k := range cands {
+			if verifyPSS(k.pub, t.alg, []byte(t.signingIn), t.sig) == nil {
+				return k, gen, ReasonNone, nil
+			}
+		}
+		return nil, gen, ReasonBadSignature, nil
 	}
-	var used *key
+	jws, err := jose.ParseSignedCompact(t.raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(t.alg)})
+	if err != nil {
+		return nil, gen, ReasonMalformed, nil
+	}
 	for _, k := range cands {
 		if _, err := jws.Verify(k.pub); err == nil {
-			used = k
-			break
+			return k, gen, ReasonNone, nil
 		}
 	}
-	if used == nil {
-		return v.negative(ReasonBadSignature, is, gen), nil
+	return nil, gen, ReasonBadSignature, nil
+}
+
+// verifyPSS checks an RSASSA-PSS signature with MGF1 and a salt as long as
+// the hash, as RFC 7518 §3.5 requires.
+func verifyPSS(pub any, alg string, signingInput, sig []byte) error {
+	k, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return errors.New("not an RSA key")
 	}
-	v.verified[slices.Index(Algorithms[:], t.alg)].Add(1)
-	return v.activeEntry(t, is, used, gen), nil
+	var h crypto.Hash
+	switch alg {
+	case "PS256":
+		h = crypto.SHA256
+	case "PS384":
+		h = crypto.SHA384
+	case "PS512":
+		h = crypto.SHA512
+	default:
+		return fmt.Errorf("alg %s is not PSS", alg)
+	}
+	d := h.New()
+	d.Write(signingInput)
+	return rsa.VerifyPSS(k, h, d.Sum(nil), sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h})
 }
 
 // negative builds an inactive entry that may be cached for a while, tied to
