@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -438,4 +437,4 @@ func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 	answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
 }
 
-var _ = strconv.Itoa
+

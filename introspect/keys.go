@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -221,8 +220,6 @@ func parseJWK(raw []byte) (*key, error) {
 	}
 	return k, nil
 }
-
-var errNoKeys = errors.New("no keys")
 
 // rocaPrimes are the small primes whose product divides the modulus M of
 // every key made by the vulnerable Infineon generator (ROCA,

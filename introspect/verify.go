@@ -3,7 +3,6 @@ package introspect
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -441,7 +440,6 @@ func twinDigest(t *jwt) [32]byte {
 	return d
 }
 
-var _ = ecdsa.Verify // the twin exists because ECDSA accepts (r, s) and (r, n−s) alike
 
 func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64) *Entry {
 	e := &Entry{
