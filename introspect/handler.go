@@ -436,5 +436,3 @@ func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
 }
-
-

@@ -440,7 +440,6 @@ func twinDigest(t *jwt) [32]byte {
 	return d
 }
 
-
 func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64) *Entry {
 	e := &Entry{
 		active:   true,
