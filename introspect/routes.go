@@ -91,14 +91,22 @@ func cleanPath(uri []byte) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	// Some upstreams treat '\' as '/'; reading it so can only make a
-	// rule apply where it might not have, never the reverse.
-	c := path.Clean(strings.ReplaceAll(dec, "\\", "/"))
+	// Some upstreams treat '\' as '/', and Java servlet containers drop
+	// ";params" from each segment (/admin;x/users is /admin/users to them).
+	// Reading the path their way can only make a rule apply where it
+	// might not have, never the reverse.
+	segs := strings.Split(strings.ReplaceAll(dec, "\\", "/"), "/")
+	for i, seg := range segs {
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			segs[i] = seg[:j]
+		}
+	}
+	c := path.Clean(strings.Join(segs, "/"))
 	return []byte(c), true
 }
 
 func isClean(p []byte) bool {
-	if bytes.IndexByte(p, '%') >= 0 || bytes.IndexByte(p, '\\') >= 0 || bytes.Contains(p, []byte("//")) {
+	if bytes.IndexAny(p, "%\\;") >= 0 || bytes.Contains(p, []byte("//")) {
 		return false
 	}
 	for _, seg := range [][]byte{[]byte("/./"), []byte("/../")} {
