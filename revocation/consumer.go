@@ -182,6 +182,11 @@ func (n *Node) session(ctx context.Context) (progressed bool, err error) {
 		}
 		n.handle(msg.Subject(), msg.Data(), seq)
 		n.applied.Store(seq)
+		// NumPending tells how far the stream reaches beyond this event,
+		// so lag is current between heartbeats.
+		if last := seq + md.NumPending; last > n.streamLast.Load() {
+			n.streamLast.Store(last)
+		}
 		applied.Store(true)
 		expect = seq + 1
 		count++

@@ -126,7 +126,13 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) e
 		if ok, why := v.Ready(); !ok {
 			return false, why
 		}
-		return s.node.Ready()
+		if ok, why := s.node.Ready(); !ok {
+			return false, why
+		}
+		if !s.replayed.Load() {
+			return false, "revocation: history replayed, not yet answering"
+		}
+		return true, ""
 	}
 	s.ready = ready
 	s.metrics = metrics.New(prometheus.NewRegistry(), Version)
