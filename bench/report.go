@@ -1,0 +1,726 @@
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Names of the servers in results (the -name flag), as the report matches them.
+const (
+	NameOurs    = "introspectd"
+	NameFixed   = "fixed"
+	NameNetHTTP = "nethttp-jwt"
+)
+
+// GoBench is one line of `go test -bench` output.
+type GoBench struct {
+	Name        string // without the -GOMAXPROCS suffix
+	NsPerOp     float64
+	BytesPerOp  float64
+	AllocsPerOp float64
+	HasAllocs   bool
+	File        string
+}
+
+// ParseGoBench reads the benchmark lines of `go test -bench -benchmem`
+// output. Repeated runs of one benchmark (-count) are reduced to their median.
+func ParseGoBench(text, file string) []GoBench {
+	runs := map[string][]GoBench{}
+	var order []string
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		b := GoBench{Name: name, File: file}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				b.NsPerOp = v
+			case "B/op":
+				b.BytesPerOp = v
+			case "allocs/op":
+				b.AllocsPerOp, b.HasAllocs = v, true
+			}
+		}
+		if _, ok := runs[name]; !ok {
+			order = append(order, name)
+		}
+		runs[name] = append(runs[name], b)
+	}
+	out := make([]GoBench, 0, len(order))
+	for _, name := range order {
+		rs := runs[name]
+		slices.SortFunc(rs, func(a, b GoBench) int { return cmp.Compare(a.NsPerOp, b.NsPerOp) })
+		out = append(out, rs[len(rs)/2])
+	}
+	return out
+}
+
+type namedResult struct {
+	*Result
+	File string
+}
+
+type reportData struct {
+	dir      string
+	results  []namedResult
+	benches  []GoBench
+	commands string
+	profiles map[string]string // file name → text
+}
+
+func loadReportData(dir string) (*reportData, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &reportData{dir: dir, profiles: map[string]string{}}
+	for _, e := range ents {
+		name := e.Name()
+		path := filepath.Join(dir, name)
+		switch {
+		case e.IsDir():
+		case strings.HasSuffix(name, ".json"):
+			r, err := ReadResult(path)
+			if err != nil {
+				return nil, err
+			}
+			if r.Tool != "introspect-bench" {
+				continue
+			}
+			d.results = append(d.results, namedResult{r, name})
+		case strings.HasSuffix(name, ".bench.txt"):
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, err
+			}
+			d.benches = append(d.benches, ParseGoBench(string(b), name)...)
+		case name == "commands.txt":
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, err
+			}
+			d.commands = string(b)
+		case strings.HasPrefix(name, "pprof") && strings.HasSuffix(name, ".txt"):
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, err
+			}
+			d.profiles[name] = string(b)
+		}
+	}
+	if len(d.results) == 0 && len(d.benches) == 0 {
+		return nil, fmt.Errorf("%s: no result JSON files or *.bench.txt", dir)
+	}
+	sort.SliceStable(d.results, func(i, j int) bool { return d.results[i].Started.Before(d.results[j].Started) })
+	return d, nil
+}
+
+// find returns the best result for server name and scenario, matching
+// alg and mode where given (""), preferring the largest throughput when
+// several match (the most favourable figure for the baseline).
+func (d *reportData) find(name, scenario, alg, mode string, pred func(*Result) bool) *namedResult {
+	var best *namedResult
+	for i := range d.results {
+		r := &d.results[i]
+		if r.Name != name || r.Scenario != scenario || (alg != "" && r.Alg != alg) || (mode != "" && r.Mode != mode) {
+			continue
+		}
+		if pred != nil && !pred(r.Result) {
+			continue
+		}
+		if best == nil || r.Throughput > best.Throughput {
+			best = r
+		}
+	}
+	return best
+}
+
+// like returns a predicate for runs made under the same conditions as base:
+// the same warmed tokens, skew and connections (and rate, for the open loop).
+func like(base *namedResult) func(*Result) bool {
+	return func(r *Result) bool {
+		if base == nil {
+			return r.Zipf == 0
+		}
+		return r.Zipf == base.Zipf && r.Tokens == base.Tokens && r.Connections == base.Connections &&
+			(r.Mode != "open" || math.Abs(r.Rate-base.Rate) <= 0.02*base.Rate)
+	}
+}
+
+// goBench returns the Go benchmark called name, or nil.
+func (d *reportData) goBench(name string) *GoBench {
+	for i := range d.benches {
+		if d.benches[i].Name == name {
+			return &d.benches[i]
+		}
+	}
+	return nil
+}
+
+func (d *reportData) rawVerify(alg string) *GoBench {
+	for i := range d.benches {
+		if d.benches[i].Name == "BenchmarkRawVerify/"+alg {
+			return &d.benches[i]
+		}
+	}
+	return nil
+}
+
+// clientBound is the load tool's CPU use (cores) from which a run may have
+// measured the client rather than the server.
+const clientBound = 0.9
+
+// target is one row of the targets table.
+type target struct {
+	what, figure, baseline, ratio, goal, verdict, source string
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+func sources(rs ...*namedResult) string {
+	var s []string
+	for _, r := range rs {
+		if r != nil {
+			s = append(s, "`"+r.File+"`")
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+func missing(what, goal string) target {
+	return target{what: what, figure: "—", baseline: "—", ratio: "—", goal: goal, verdict: "not measured", source: "—"}
+}
+
+func (d *reportData) targets() []target {
+	var ts []target
+	fixed := d.find(NameFixed, "hit", "", "closed", nil)
+	// ourHit is the closed-loop hit run made like the ceiling's.
+	ourHit := d.find(NameOurs, "hit", "", "closed", like(fixed))
+	// 1. hit throughput vs the fixed-body ceiling.
+	{
+		const what = "cache-hit throughput vs fixed-body ceiling"
+		if ourHit == nil || fixed == nil {
+			ts = append(ts, missing(what, "≥ 85%"))
+		} else {
+			q := ourHit.Throughput / fixed.Throughput
+			base := rps(fixed.Throughput) + " (fixed)"
+			if fixed.Client.CPUUtil >= clientBound {
+				base += fmt.Sprintf("; the load tool was busy %.0f%% of its core: this ceiling is partly the client's", 100*fixed.Client.CPUUtil)
+			}
+			ts = append(ts, target{what, rps(ourHit.Throughput), base,
+				pct(q), "≥ 85%", verdict(q >= 0.85), sources(ourHit, fixed)})
+		}
+	}
+	// 2. ES256 hit throughput vs verify-per-request.
+	{
+		const what = "ES256 hit throughput vs net/http + golang-jwt"
+		base := d.find(NameNetHTTP, "hit", "ES256", "closed", nil)
+		var ours *namedResult
+		if base != nil {
+			ours = d.find(NameOurs, "hit", "ES256", "closed", like(base))
+		}
+		if ours == nil || base == nil {
+			ts = append(ts, missing(what, "≥ 5×"))
+		} else {
+			q := ours.Throughput / base.Throughput
+			ts = append(ts, target{what, rps(ours.Throughput), rps(base.Throughput) + " (nethttp-jwt)",
+				times(q), "≥ 5×", verdict(q >= 5), sources(ours, base)})
+		}
+	}
+	// 3. open loop at half the ceiling's peak: p99 vs the ceiling's at the same rate.
+	{
+		const what = "open loop, half the ceiling's peak rate: p99"
+		ours := d.find(NameOurs, "hit", "", "open", nil)
+		var fixed *namedResult
+		if ours != nil {
+			fixed = d.find(NameFixed, "hit", "", "open", like(ours))
+		}
+		if ours == nil || fixed == nil {
+			ts = append(ts, missing(what, "≤ 1.5×"))
+		} else {
+			q := ours.Latency.P99 / fixed.Latency.P99
+			v, note := verdict(q <= 1.5), ""
+			for _, r := range []*namedResult{fixed, ours} {
+				// Requests wait for a free connection when the server is
+				// saturated (its cores busy): that wait is the server's. When
+				// the server had room, a long wait is the load tool's.
+				lagging := r.SendLag != nil && r.SendLag.P99 > r.Latency.P99/2 && (r.Server == nil || r.Server.CPUUtil < 0.9)
+				if lagging || r.Client.CPUUtil >= clientBound {
+					lag := 0.0
+					if r.SendLag != nil {
+						lag = r.SendLag.P99
+					}
+					note += fmt.Sprintf("; against %s the load tool fell behind its schedule (send lag p99 %s, %.0f%% of its core busy)", r.Name, us(lag), 100*r.Client.CPUUtil)
+					v = "inconclusive: the load tool, not the server, set the p99"
+				}
+			}
+			ts = append(ts, target{what + fmt.Sprintf(" (%s req/s)", thousands(ours.Rate)), us(ours.Latency.P99), us(fixed.Latency.P99) + " (fixed)" + note,
+				times(q), "≤ 1.5×", v, sources(ours, fixed)})
+		}
+	}
+	// 4. time inside the server for a hit.
+	{
+		const what = "time inside the server for a hit: p99"
+		ours := ourHit
+		if ours == nil {
+			ts = append(ts, missing(what, "< 50 µs"))
+		} else if k, h, ok := serverLatencyHistogram(ours.Result); ok {
+			le := h.P99Le * 1e6
+			fig := fmt.Sprintf("≤ %.0f µs (bucket bound, `%s`)", le, k)
+			if h.P99Le < 0 {
+				fig, le = "above the highest bucket", math.Inf(1)
+			}
+			ts = append(ts, target{what, fig, "—", "—", "< 50 µs", verdict(le <= 50), sources(ours)})
+		} else {
+			cpu := "—"
+			if ours.Server != nil {
+				cpu = fmt.Sprintf("%.1f µs CPU per request (mean, HTTP included)", ours.Server.CPUPerReq)
+			}
+			ts = append(ts, target{what, "no server latency histogram scraped; " + cpu, "—", "—", "< 50 µs", "not measured", sources(ours)})
+		}
+	}
+	// 5. hit path allocations.
+	{
+		const what = "hit path allocations"
+		var hits []string
+		ok := true
+		for _, b := range d.benches {
+			if strings.HasPrefix(b.Name, "BenchmarkRawVerify") || !strings.Contains(strings.ToLower(b.Name), "hit") || !b.HasAllocs {
+				continue
+			}
+			hits = append(hits, fmt.Sprintf("`%s` %.0f allocs/op", b.Name, b.AllocsPerOp))
+			ok = ok && b.AllocsPerOp == 0
+		}
+		if len(hits) == 0 {
+			ts = append(ts, missing(what+" (no Go benchmark named *Hit* found)", "0 allocs/op"))
+		} else {
+			ts = append(ts, target{what, strings.Join(hits, "; "), "—", "—", "0 allocs/op", verdict(ok), "`*.bench.txt`"})
+		}
+	}
+	// 6. miss path vs raw verify, per algorithm: in-process (the service's own
+	// Go benchmark of a miss, if it has one) and end to end (server CPU per
+	// request of a miss run, less that of a hit).
+	for _, alg := range Algorithms {
+		what := alg + " miss path vs raw verify"
+		ours := d.find(NameOurs, "miss", alg, "closed", nil)
+		raw := d.rawVerify(alg)
+		inproc := d.goBench("BenchmarkVerifyMiss/" + alg)
+		if raw == nil || (inproc == nil && (ours == nil || ours.Server == nil)) {
+			ts = append(ts, missing(what, "≤ 1.2×"))
+			continue
+		}
+		var figs, ratios []string
+		ok, src := true, []string{"`" + raw.File + "`"}
+		if inproc != nil {
+			q := inproc.NsPerOp / raw.NsPerOp
+			figs = append(figs, fmt.Sprintf("in-process `%s` %.1f µs", inproc.Name, inproc.NsPerOp/1e3))
+			ratios = append(ratios, "in-process "+times(q))
+			ok = q <= 1.2
+			src = append(src, "`"+inproc.File+"`")
+		}
+		if ours != nil && ours.Server != nil {
+			q := ours.Server.CPUPerReq * 1e3 / raw.NsPerOp
+			fig, ratio := fmt.Sprintf("server CPU %.1f µs/req", ours.Server.CPUPerReq), "server CPU "+times(q)
+			if ourHit != nil && ourHit.Server != nil {
+				extra := ours.Server.CPUPerReq - ourHit.Server.CPUPerReq
+				qe := extra * 1e3 / raw.NsPerOp
+				fig += fmt.Sprintf(" (%.1f µs over a hit)", extra)
+				ratio += fmt.Sprintf(" (over a hit: %s)", times(qe))
+				q = qe
+			}
+			figs, ratios = append(figs, fig), append(ratios, ratio)
+			if inproc == nil {
+				ok = q <= 1.2
+			}
+			src = append([]string{sources(ours, ourHit)}, src...)
+		}
+		ts = append(ts, target{what, strings.Join(figs, "; "), fmt.Sprintf("%.1f µs (BenchmarkRawVerify/%s)", raw.NsPerOp/1e3, alg),
+			strings.Join(ratios, "; "), "≤ 1.2×", verdict(ok), strings.Join(src, ", ")})
+	}
+	// 7. memory per cached token.
+	{
+		const what = "memory per cached token"
+		var big *namedResult
+		for i := range d.results {
+			r := &d.results[i]
+			if r.Name == NameOurs && r.Warm != nil && r.Warm.RSSAfter > 0 && (big == nil || r.Tokens > big.Tokens) {
+				big = r
+			}
+		}
+		if big == nil {
+			ts = append(ts, missing(what, "≤ 1.5 KiB each, 1,000,000 tokens, all in"))
+		} else {
+			fig := fmt.Sprintf("%.0f B × %d tokens of %d B (RSS %.0f → %.0f MiB)", big.Warm.BytesPerToken, big.Tokens, big.TokenBytes,
+				mib(big.Warm.RSSBefore), mib(big.Warm.RSSAfter))
+			allIn := false
+			if hr, ok := hotHitRatio(big.Result, big.Requests); ok {
+				fig += fmt.Sprintf("; cache hit ratio afterwards %.4f (server metrics)", hr)
+				allIn = hr >= 0.99
+			} else {
+				fig += "; hit ratio afterwards unknown (no cache metrics)"
+			}
+			ok := big.Warm.BytesPerToken <= 1536 && big.Tokens >= 1000000 && countErrors(big.Warm.Errors) == 0 && allIn
+			ts = append(ts, target{what, fig, "—", "—", "≤ 1.5 KiB each, 1,000,000 tokens, all in", verdict(ok), sources(big)})
+		}
+	}
+	// 8. garbage must not evict hot tokens.
+	{
+		const what = "hot tokens under a garbage flood"
+		g := d.find(NameOurs, "garbage", "", "", nil)
+		hit := ourHit
+		if g == nil {
+			ts = append(ts, missing(what, "hit ratio kept with 1,000,000 garbage tokens"))
+		} else {
+			fig := fmt.Sprintf("%d garbage requests; hot p50 %s, p99 %s", g.Classes["garbage"].Requests,
+				us(g.Classes["hit"].Latency.P50), us(g.Classes["hit"].Latency.P99))
+			base, ratio, v := "—", "—", ""
+			if hit != nil {
+				base = fmt.Sprintf("hit run p50 %s, p99 %s", us(hit.Latency.P50), us(hit.Latency.P99))
+				ratio = "p50 " + times(g.Classes["hit"].Latency.P50/hit.Latency.P50)
+			}
+			hr, known := hotHitRatio(g.Result, g.Classes["hit"].Requests)
+			if known {
+				fig += fmt.Sprintf("; hot-token cache hit ratio %.4f (server metrics)", hr)
+			}
+			switch n := g.Classes["hit"].Errors["inactive_for_valid"] + g.Classes["garbage"].Errors["active_for_garbage"]; {
+			case n > 0:
+				v = fmt.Sprintf("**%d wrong answers**", n)
+			case !known:
+				v = "not measured (no cache metrics)"
+			case g.Classes["garbage"].Requests < 1000000:
+				v = fmt.Sprintf("%s at %s garbage tokens, not a million", verdict(hr >= 0.99), thousands(float64(g.Classes["garbage"].Requests)))
+			default:
+				v = verdict(hr >= 0.99)
+			}
+			ts = append(ts, target{what, fig, base, ratio, "hit ratio kept with 1,000,000 garbage tokens", v, sources(g, hit)})
+		}
+	}
+	return ts
+}
+
+// serverLatencyHistogram picks the server's request-latency histogram for
+// /introspect among the scraped ones, if there is one: a *duration* or
+// *latency* family, preferring the series labelled endpoint="introspect".
+func serverLatencyHistogram(r *Result) (string, HistogramEstimate, bool) {
+	best, score := "", 0
+	for _, k := range sortedKeys(r.Histograms) {
+		lk := strings.ToLower(k)
+		if !strings.Contains(lk, "duration") && !strings.Contains(lk, "latency") {
+			continue
+		}
+		s := 1
+		if strings.Contains(lk, `endpoint="introspect"`) {
+			s = 3
+		} else if strings.Contains(lk, "introspect") {
+			s = 2
+		}
+		if s > score {
+			best, score = k, s
+		}
+	}
+	if best == "" {
+		return "", HistogramEstimate{}, false
+	}
+	return best, r.Histograms[best], true
+}
+
+// hotHitRatio estimates the share of hot requests answered from the cache:
+// the change in the server's verified-cache hit counter
+// (introspectd_cache_hits_total{cache="verified"}) over the requests that
+// carried warmed tokens. Garbage never hits that cache, so the ratio holds
+// under a garbage flood too.
+func hotHitRatio(r *Result, hot int64) (float64, bool) {
+	if hot <= 0 {
+		return 0, false
+	}
+	var hits float64
+	found := false
+	for k, m := range r.Metrics {
+		if strings.HasPrefix(k, "introspectd_cache_hits_total{") && strings.Contains(k, `cache="verified"`) {
+			hits += m.After - m.Before
+			found = true
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	return hits / float64(hot), true
+}
+
+func rps(v float64) string { return fmt.Sprintf("%s req/s", thousands(v)) }
+func us(v float64) string  { return fmt.Sprintf("%.1f µs", v) }
+func pct(q float64) string { return fmt.Sprintf("%.1f%%", 100*q) }
+func times(q float64) string {
+	if q >= 10 {
+		return fmt.Sprintf("%.1f×", q)
+	}
+	return fmt.Sprintf("%.2f×", q)
+}
+
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && c != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// machine describes the host the report is written on (the one that ran the
+// benchmarks: bench/run.sh writes the report at the end of the run).
+func machine() [][2]string {
+	cpu := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := "unknown"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if v := statusField(b, "MemTotal:"); v != "" {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+			mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		}
+	}
+	return [][2]string{
+		{"CPU", cpu},
+		{"cores", strconv.Itoa(runtime.NumCPU())},
+		{"memory", mem},
+		{"kernel", kernel},
+		{"Go", runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH},
+	}
+}
+
+// BuildReport renders the Markdown report for the results in dir.
+func BuildReport(dir string, now time.Time) (string, error) {
+	d, err := loadReportData(dir)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# introspectd benchmark, %s\n\n", now.UTC().Format("2006-01-02 15:04 MST"))
+	p("Written by `introspect-bench report -in %s` from the files named below. Servers ran pinned to one core and the load tool to the other (see the commands); the machine is shared, so figures vary from run to run: compare the ratios, which come from the same run.\n\n", dir)
+
+	p("## Machine\n\n| | |\n| --- | --- |\n")
+	for _, kv := range machine() {
+		p("| %s | %s |\n", kv[0], kv[1])
+	}
+	if len(d.results) > 0 {
+		p("| load average at the first run | %s |\n", d.results[0].LoadAvg)
+	}
+
+	p("\n## Targets (issue 5)\n\n| target | ours | baseline | ratio | goal | verdict | from |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, t := range d.targets() {
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", t.what, t.figure, t.baseline, t.ratio, t.goal, t.verdict, t.source)
+	}
+
+	if len(d.results) > 0 {
+		p("\n## All runs\n\nLatency in µs: closed loop from the send, open loop from the intended send time. Ratios compare with the baseline run of the same scenario, algorithm, mode, warmed tokens, skew and connections (open loop: same rate): throughput ours ÷ theirs, p99 ours ÷ theirs. CPU is the server's user+system time from /proc over the measured time, divided by the requests served. ⚠: the load tool kept its core at least 90%% busy, so the run may have measured the client.\n\n")
+		p("| file | server | scenario | alg | mode | conns | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU µs/req | server cores | client cores | vs fixed | vs nethttp-jwt |\n")
+		p("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+		for _, r := range d.results {
+			mode := r.Mode
+			if r.Mode == "open" {
+				mode = fmt.Sprintf("open %s/s", thousands(r.Rate))
+			}
+			cpu, cores := "—", "—"
+			if r.Server != nil {
+				cpu, cores = fmt.Sprintf("%.1f", r.Server.CPUPerReq), fmt.Sprintf("%.2f", r.Server.CPUUtil)
+			}
+			vs := func(name string) string {
+				if r.Name == name || r.Name != NameOurs {
+					return ""
+				}
+				o := d.find(name, r.Scenario, r.Alg, r.Mode, like(&r))
+				if o == nil || o.Throughput == 0 || o.Latency.P99 == 0 {
+					return ""
+				}
+				return fmt.Sprintf("%s req/s, %s p99", times(r.Throughput/o.Throughput), times(r.Latency.P99/o.Latency.P99))
+			}
+			l := r.Latency
+			client := fmt.Sprintf("%.2f", r.Client.CPUUtil)
+			if r.Client.CPUUtil >= clientBound {
+				client += " ⚠"
+			}
+			p("| `%s` | %s | %s | %s | %s | %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %s | %s | %s | %s | %s |\n",
+				r.File, r.Name, r.Scenario, r.Alg, mode, r.Connections, thousands(r.Throughput), l.P50, l.P90, l.P99, l.P999, l.Max,
+				countErrors(r.Errors), cpu, cores, client, vs(NameFixed), vs(NameNetHTTP))
+		}
+		d.writeDetails(&b)
+	}
+
+	if len(d.benches) > 0 {
+		p("\n## Go benchmarks\n\n`BenchmarkRawVerify/ALG` is the standard library's verify of one bench token's signature (SHA-256 of the signing input and the signature check), the floor for a cache miss. Medians of the runs.\n\n| benchmark | ns/op | B/op | allocs/op | from |\n| --- | ---: | ---: | ---: | --- |\n")
+		for _, g := range d.benches {
+			p("| %s | %s | %.0f | %.0f | `%s` |\n", g.Name, thousands(g.NsPerOp), g.BytesPerOp, g.AllocsPerOp, g.File)
+		}
+	}
+	for _, k := range sortedKeys(d.profiles) {
+		p("\n## Profile: `%s`\n\n```\n%s\n```\n", k, strings.TrimSpace(d.profiles[k]))
+	}
+	p("\n## Commands\n\n")
+	if d.commands != "" {
+		p("As run by bench/run.sh:\n\n```sh\n%s\n```\n\n", strings.TrimSpace(d.commands))
+	}
+	p("Each run's exact command lines, with the CPUs each process was allowed to use:\n\n")
+	for _, r := range d.results {
+		p("- `%s`: load `%s` on CPUs %s", r.File, shellJoin(r.Client.Args), r.Client.CPUs)
+		if r.Server != nil && len(r.Server.Command) > 0 {
+			p("; server `%s` on CPUs %s", shellJoin(r.Server.Command), r.Server.CPUs)
+		}
+		p("\n")
+	}
+	return b.String(), nil
+}
+
+func (d *reportData) writeDetails(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	var errs, revs, warms, classes, metrics []namedResult
+	for _, r := range d.results {
+		if len(r.Errors) > 0 || r.StoppedEarly != "" || (r.Warm != nil && len(r.Warm.Errors) > 0) {
+			errs = append(errs, r)
+		}
+		if r.Revocation != nil {
+			revs = append(revs, r)
+		}
+		if r.Warm != nil && r.Warm.RSSAfter > 0 && r.Name == NameOurs && r.Tokens >= 20000 {
+			warms = append(warms, r)
+		}
+		if len(r.Classes) > 1 || r.ServiceTime != nil {
+			classes = append(classes, r)
+		}
+		if len(r.Metrics) > 0 || r.MetricsErr != "" {
+			metrics = append(metrics, r)
+		}
+	}
+	if len(classes) > 0 {
+		p("\n### Latency by token class, and the open loop's own timing\n\n| file | part | count | p50 | p90 | p99 | p99.9 | max |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range classes {
+			row := func(part string, l Latency) {
+				p("| `%s` | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", r.File, part, l.Count, l.P50, l.P90, l.P99, l.P999, l.Max)
+			}
+			if len(r.Classes) > 1 {
+				for _, k := range sortedKeys(r.Classes) {
+					row(k, r.Classes[k].Latency)
+				}
+			}
+			if r.ServiceTime != nil {
+				row("service time (from the actual send)", *r.ServiceTime)
+				row("send lag (actual − intended send)", *r.SendLag)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		p("\n### Errors and early stops\n\n")
+		for _, r := range errs {
+			p("- `%s`:", r.File)
+			if r.StoppedEarly != "" {
+				p(" stopped early: %s;", r.StoppedEarly)
+			}
+			for _, k := range sortedKeys(r.Errors) {
+				p(" %s %d;", k, r.Errors[k])
+			}
+			if r.Warm != nil {
+				for _, k := range sortedKeys(r.Warm.Errors) {
+					p(" warm %s %d;", k, r.Warm.Errors[k])
+				}
+			}
+			p("\n")
+		}
+	}
+	if len(revs) > 0 {
+		p("\n### Revocations during load\n\n| file | revoked | POST /revoke p50 | p99 | revoked→inactive p50 | p99 | max | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		for _, r := range revs {
+			v := r.Revocation
+			var es []string
+			for _, k := range sortedKeys(v.Errors) {
+				es = append(es, fmt.Sprintf("%s %d", k, v.Errors[k]))
+			}
+			p("| `%s` | %d | %s | %s | %s | %s | %s | %s |\n", r.File, v.Revoked, us(v.Revoke.P50), us(v.Revoke.P99),
+				us(v.Visible.P50), us(v.Visible.P99), us(v.Visible.Max), strings.Join(es, ", "))
+		}
+	}
+	if len(warms) > 0 {
+		p("\n### Memory while warming\n\nServer RSS before and after every warmed token was introspected once (runs with at least 20,000 tokens; the first run on a fresh server is the clean figure).\n\n| file | tokens | token bytes | RSS before | RSS after | bytes per token | warm time |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range warms {
+			w := r.Warm
+			p("| `%s` | %s | %d | %.1f MiB | %.1f MiB | %.0f | %.1f s |\n", r.File, thousands(float64(r.Tokens)), r.TokenBytes,
+				mib(w.RSSBefore), mib(w.RSSAfter), w.BytesPerToken, w.Elapsed)
+		}
+	}
+	if len(metrics) > 0 {
+		p("\n### Server metrics over the measured time\n\nSeries matching the run's -metrics-match that changed (histogram buckets left out).\n\n")
+		for _, r := range metrics {
+			p("- `%s`:", r.File)
+			if r.MetricsErr != "" {
+				p(" %s", r.MetricsErr)
+			}
+			n := 0
+			for _, k := range sortedKeys(r.Metrics) {
+				m := r.Metrics[k]
+				if m.After == m.Before || strings.Contains(k, "_bucket") {
+					continue
+				}
+				if n++; n > 30 {
+					p(" …")
+					break
+				}
+				p(" `%s` %+g;", k, m.After-m.Before)
+			}
+			p("\n")
+		}
+	}
+}
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const sampleBench = `goos: linux
+BenchmarkRawVerify/RS256-2   	   40000	     30000 ns/op	    1376 B/op	       9 allocs/op
+BenchmarkRawVerify/ES256-2   	   17000	     62000 ns/op	    1216 B/op	      21 allocs/op
+BenchmarkRawVerify/ES256-2   	   17000	     60000 ns/op	    1216 B/op	      21 allocs/op
+BenchmarkRawVerify/ES256-2   	   17000	     90000 ns/op	    1216 B/op	      21 allocs/op
+BenchmarkIntrospectHit-2     	 1000000	      1200 ns/op	       0 B/op	       0 allocs/op
+BenchmarkVerifyMiss/RS256-2  	   40000	     33000 ns/op	    9000 B/op	     100 allocs/op
+PASS
+`
+
+func TestParseGoBench(t *testing.T) {
+	got := ParseGoBench(sampleBench, "x.bench.txt")
+	if len(got) != 4 {
+		t.Fatalf("got %d benchmarks, want 4: %+v", len(got), got)
+	}
+	if got[1].Name != "BenchmarkRawVerify/ES256" || got[1].NsPerOp != 62000 {
+		t.Errorf("ES256: got %s %v ns/op, want the median 62000", got[1].Name, got[1].NsPerOp)
+	}
+	if !got[2].HasAllocs || got[2].AllocsPerOp != 0 || got[2].BytesPerOp != 0 {
+		t.Errorf("hit: got %+v, want 0 allocs/op recorded", got[2])
+	}
+}
+
+func sampleResult(name, scenario, alg, mode string, rps, p99, cpu float64) *Result {
+	r := &Result{Tool: "introspect-bench", Name: name, Scenario: scenario, Alg: alg, Mode: mode,
+		Connections: 50, Tokens: 10000, Throughput: rps, Requests: int64(rps * 10), Elapsed: 10,
+		Latency: Latency{Count: int64(rps * 10), P50: p99 / 4, P90: p99 / 2, P99: p99, P999: p99 * 2, Max: p99 * 4},
+		Errors:  map[string]int64{}, Classes: map[string]ClassResult{},
+		Server: &ServerResult{procInfo: procInfo{PID: 1, Command: []string{"bin/" + name}, CPUs: "0"}, CPUPerReq: cpu, CPUUtil: 1},
+		Client: ClientResult{procInfo: procInfo{CPUs: "1"}, Args: []string{"introspect-bench", "-name", name}},
+	}
+	r.OK = r.Requests
+	if mode == "open" {
+		r.Rate = 50000
+	}
+	return r
+}
+
+func TestBuildReport(t *testing.T) {
+	dir := t.TempDir()
+	write := func(file string, r *Result) {
+		if err := writeJSON(filepath.Join(dir, file), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("hit-fixed.json", sampleResult(NameFixed, "hit", "ES256", "closed", 100000, 400, 5))
+	ours := sampleResult(NameOurs, "hit", "ES256", "closed", 90000, 440, 9)
+	ours.Metrics = map[string]MetricDelta{
+		`introspectd_request_duration_seconds_bucket{endpoint="authz",le="1e-05"}`:        {0, 1000},
+		`introspectd_request_duration_seconds_bucket{endpoint="authz",le="+Inf"}`:         {0, 1000},
+		`introspectd_request_duration_seconds_bucket{endpoint="introspect",le="2.5e-05"}`: {0, 990},
+		`introspectd_request_duration_seconds_bucket{endpoint="introspect",le="5e-05"}`:   {0, 1000},
+		`introspectd_request_duration_seconds_bucket{endpoint="introspect",le="+Inf"}`:    {0, 1000},
+	}
+	ours.Histograms = histogramEstimates(ours.Metrics)
+	write("hit-ours.json", ours)
+	zipf := sampleResult(NameOurs, "hit", "ES256", "closed", 120000, 300, 8)
+	zipf.Zipf, zipf.Tokens = 1.01, 100000
+	write("hit-zipf-ours.json", zipf)
+	write("hit-nethttp.json", sampleResult(NameNetHTTP, "hit", "ES256", "closed", 9000, 9000, 100))
+	write("open-fixed.json", sampleResult(NameFixed, "hit", "ES256", "open", 50000, 100, 6))
+	write("open-ours.json", sampleResult(NameOurs, "hit", "ES256", "open", 50000, 200, 10))
+	miss := sampleResult(NameOurs, "miss", "ES256", "closed", 14000, 5000, 75)
+	miss.StoppedEarly = "fresh-token pool exhausted after 5.0s"
+	write("miss-ours.json", miss)
+	mem := sampleResult(NameOurs, "hit", "EdDSA", "closed", 80000, 500, 10)
+	mem.Tokens, mem.TokenBytes = 1000000, 799
+	mem.Warm = &WarmResult{Requests: 1000000, RSSBefore: 20 << 20, RSSAfter: 20<<20 + 1400*1000000, BytesPerToken: 1400}
+	mem.Metrics = map[string]MetricDelta{`introspectd_cache_hits_total{cache="verified"}`: {100, 100 + float64(mem.Requests)}}
+	write("hit-1m-ours.json", mem)
+	g := sampleResult(NameOurs, "garbage", "ES256", "closed", 40000, 900, 20)
+	g.Classes = map[string]ClassResult{"hit": {Requests: 300000}, "garbage": {Requests: 1100000}}
+	g.Metrics = map[string]MetricDelta{
+		`introspectd_cache_hits_total{cache="verified"}`: {0, 297000},
+		`introspectd_cache_hits_total{cache="failed"}`:   {0, 500000},
+	}
+	write("garbage-ours.json", g)
+	if err := os.WriteFile(filepath.Join(dir, "raw.bench.txt"), []byte(sampleBench), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "commands.txt"), []byte("taskset -c 1 bin/introspect-bench -name fixed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other.json"), []byte(`{"tool":"something else"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	md, err := BuildReport(dir, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(prefix string) string {
+		for line := range strings.SplitSeq(md, "\n") {
+			if strings.HasPrefix(line, "| "+prefix) || strings.HasPrefix(line, "- "+prefix) {
+				return line
+			}
+		}
+		t.Errorf("no row starting %q in\n%s", prefix, md)
+		return ""
+	}
+	for _, c := range []struct{ row, want string }{
+		{"cache-hit throughput vs fixed-body ceiling", "| 90,000 req/s | 100,000 req/s (fixed) | 90.0% | ≥ 85% | met |"},
+		{"ES256 hit throughput vs net/http", "| 10.0× | ≥ 5× | met |"},
+		{"open loop, half the ceiling's peak rate: p99 (50,000 req/s)", "| 200.0 µs | 100.0 µs (fixed) | 2.00× | ≤ 1.5× | **not met** |"},
+		{"time inside the server for a hit", "≤ 25 µs (bucket bound, `introspectd_request_duration_seconds{endpoint=\"introspect\"}`) | — | — | < 50 µs | met |"},
+		{"hit path allocations", "`BenchmarkIntrospectHit` 0 allocs/op"},
+		{"ES256 miss path vs raw verify", "| server CPU 75.0 µs/req (66.0 µs over a hit) | 62.0 µs (BenchmarkRawVerify/ES256) | server CPU 1.21× (over a hit: 1.06×) | ≤ 1.2× | met |"},
+		{"RS256 miss path vs raw verify", "| in-process `BenchmarkVerifyMiss/RS256` 33.0 µs | 30.0 µs (BenchmarkRawVerify/RS256) | in-process 1.10× | ≤ 1.2× | met |"},
+		{"EdDSA miss path", "not measured"},
+		{"memory per cached token", "1400 B × 1000000 tokens of 799 B (RSS 20 → 1355 MiB); cache hit ratio afterwards 1.0000 (server metrics) | — | — | ≤ 1.5 KiB each, 1,000,000 tokens, all in | met |"},
+		{"hot tokens under a garbage flood", "1100000 garbage requests; hot p50 0.0 µs, p99 0.0 µs; hot-token cache hit ratio 0.9900 (server metrics) | hit run p50 110.0 µs, p99 440.0 µs | p50 0.00× | hit ratio kept with 1,000,000 garbage tokens | met |"},
+		{"`hit-ours.json` | introspectd | hit | ES256 | closed", "| 0.90× req/s, 1.10× p99 | 10.0× req/s, 0.05× p99 |"},
+		{"`miss-ours.json`:", "stopped early: fresh-token pool exhausted"},
+		{"BenchmarkRawVerify/ES256", "| 62,000 |"},
+	} {
+		if got := row(c.row); !strings.Contains(got, c.want) {
+			t.Errorf("row %q:\ngot  %s\nwant it to contain %s", c.row, got, c.want)
+		}
+	}
+	for _, want := range []string{"# introspectd benchmark, 2026-01-02 03:04 UTC", "## Machine", "| Go | go1.", "taskset -c 1 bin/introspect-bench -name fixed", "server `bin/introspectd` on CPUs 0"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "something else") {
+		t.Error("report read a JSON file that is not a result")
+	}
+}
+
+func TestHistogramEstimates(t *testing.T) {
+	body := []byte(`# HELP x_duration_seconds d
+# TYPE x_duration_seconds histogram
+x_duration_seconds_bucket{endpoint="a",le="1e-05"} 50
+x_duration_seconds_bucket{endpoint="a",le="5e-05"} 99
+x_duration_seconds_bucket{endpoint="a",le="+Inf"} 100
+x_duration_seconds_count{endpoint="a"} 100
+x_requests_total{outcome="active"} 7
+other_metric 3
+`)
+	got := parseExposition(body, nil)
+	if got[`x_requests_total{outcome="active"}`] != 7 || got["other_metric"] != 3 || len(got) != 6 {
+		t.Errorf("parseExposition: got %v", got)
+	}
+	before := map[string]float64{`x_duration_seconds_bucket{endpoint="a",le="1e-05"}`: 10, `x_duration_seconds_bucket{endpoint="a",le="5e-05"}`: 10, `x_duration_seconds_bucket{endpoint="a",le="+Inf"}`: 10}
+	h := histogramEstimates(metricDeltas(before, got))
+	e, ok := h[`x_duration_seconds{endpoint="a"}`]
+	if !ok || e.Count != 90 || e.P50Le != 5e-5 || e.P99Le != -1 {
+		t.Errorf("got %+v, want 90 observations, p50 ≤ 50 µs, p99 beyond the last finite bucket", h)
+	}
+}

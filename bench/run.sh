@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# bench/run.sh: the benchmark behind `make bench`.
+#
+# Builds bin/introspectd and bin/introspect-bench, runs the load scenarios
+# against introspectd and, in the same run, against the baselines (the
+# fixed-body fasthttp ceiling and net/http + golang-jwt), runs the raw
+# signature-verify benchmarks, and writes bench/results/YYYY-MM-DD-HHMM.md
+# and bench/results/latest.md. Raw results (JSON, logs, profiles) stay in
+# bench/results/tmp/STAMP/ (not committed).
+#
+# Each server runs pinned to CPU 0 and the load tool to CPU 1 (taskset), so
+# the two do not fight over a core; with one CPU both share it (and the
+# report says so through the CPU lists it records).
+#
+# Knobs (environment):
+#   BENCH_DURATION=10s        measured time of each run
+#   BENCH_CONNECTIONS=50      keep-alive connections of the closed loop
+#   BENCH_TOKENS=10000        warmed tokens in the hit runs
+#   BENCH_GARBAGE_REQUESTS=1300000  garbage run: requests, 80% garbage (a million garbage tokens)
+#   BENCH_GARBAGE_DURATION=120s     ... or this long at most
+#   BENCH_MEMORY_TOKENS=1000000 tokens cached in the memory run (0: skip it)
+#   BENCH_MISS_ALGS="RS256 PS256 ES256 EdDSA"
+#   BENCH_PPROF=1             profile the hit path (CPU and allocations)
+#   BENCH_SKIP_SERVICE=1      baselines only (while cmd/introspectd is not there)
+#   BENCH_INTROSPECTD=PATH    measure this introspectd binary instead of building ./cmd/introspectd
+#   BENCH_PORT=18300          first of the loopback ports used
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-50}
+TOKENS=${BENCH_TOKENS:-10000}
+GARBAGE_REQUESTS=${BENCH_GARBAGE_REQUESTS:-1300000}
+GARBAGE_DURATION=${BENCH_GARBAGE_DURATION:-120s}
+MEMORY_TOKENS=${BENCH_MEMORY_TOKENS:-1000000}
+MISS_ALGS=${BENCH_MISS_ALGS:-RS256 PS256 ES256 EdDSA}
+PPROF=${BENCH_PPROF:-1}
+SKIP_SERVICE=${BENCH_SKIP_SERVICE:-0}
+INTROSPECTD=${BENCH_INTROSPECTD:-}
+PORT=${BENCH_PORT:-18300}
+PORT_FIXED=$PORT PORT_NETHTTP=$((PORT + 1)) PORT_OURS=$((PORT + 2)) PORT_PPROF=$((PORT + 3))
+
+STAMP=$(date -u +%Y-%m-%d-%H%M)
+OUT=bench/results/tmp/$STAMP
+REPORT=bench/results/$STAMP.md
+mkdir -p "$OUT"
+CMDS=$OUT/commands.txt
+: >"$CMDS"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+
+# Pinning.
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+	SRV=(taskset -c 0) CLI=(taskset -c 1)
+else
+	SRV=() CLI=()
+	echo "bench/run.sh: $(nproc) CPU(s) or no taskset: server and load tool are not pinned" >&2
+fi
+
+# log records a command in commands.txt, quoted as a shell would need it.
+log() {
+	local q
+	printf -v q '%q ' "$@"
+	printf '%s\n' "${q% }" >>"$CMDS"
+}
+# run logs and runs a command.
+run() {
+	log "$@"
+	"$@"
+}
+
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+
+# http_status PORT PATH prints the HTTP status of GET PATH; 000 when nothing answers.
+http_status() {
+	curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1$2" 2>/dev/null || true
+}
+
+# wait_ready PID PORT PATH NAME waits until GET PATH answers 200.
+wait_ready() {
+	local pid=$1 port=$2 path=$3 name=$4 i
+	for i in $(seq 1 300); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 30 "$OUT/$name.log" >&2 || true
+			die "$name exited during start-up (log: $OUT/$name.log)"
+		fi
+		[ "$(http_status "$port" "$path")" = 200 ] && return 0
+		sleep 0.1
+	done
+	tail -n 30 "$OUT/$name.log" >&2 || true
+	die "$name not ready on 127.0.0.1:$port$path after 30s (log: $OUT/$name.log)"
+}
+
+# start NAME PORT READY-PATH CMD... starts a pinned server; sets SERVER_PID.
+start() {
+	local name=$1 port=$2 path=$3
+	shift 3
+	[ "$(http_status "$port" /)" = 000 ] || die "port $port is already in use (set BENCH_PORT)"
+	log "${SRV[@]}" "$@" '&'
+	"${SRV[@]}" "$@" >"$OUT/$name.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	wait_ready "$SERVER_PID" "$port" "$path" "$name"
+}
+
+stop() {
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+}
+
+# load NAME OUTFILE ARGS... runs the pinned load tool against the server
+# started last and writes OUTFILE.json.
+load() {
+	local name=$1 file=$2
+	shift 2
+	say "$file"
+	run "${CLI[@]}" bin/introspect-bench -name "$name" -keys "$OUT/keys" -server-pid "$SERVER_PID" \
+		-out "$OUT/$file.json" "$@"
+}
+
+say "machine"
+uptime | tee -a "$OUT/uptime.txt" >&2
+load1=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }'; then
+	echo "bench/run.sh: warning: load average $load1 before the run: other work shares this machine, figures will be noisy" >&2
+fi
+
+say "build"
+run go build -o bin/introspect-bench ./cmd/introspect-bench
+if [ "$SKIP_SERVICE" != 1 ]; then
+	if [ -n "$INTROSPECTD" ]; then
+		[ -x "$INTROSPECTD" ] || die "BENCH_INTROSPECTD=$INTROSPECTD is not an executable"
+		mkdir -p bin
+		run cp "$INTROSPECTD" bin/introspectd
+	else
+		[ -f cmd/introspectd/main.go ] || die "no ./cmd/introspectd: the service is not on this branch yet (BENCH_SKIP_SERVICE=1 runs the baselines only)"
+		run go build -o bin/introspectd ./cmd/introspectd || die "cannot build bin/introspectd from ./cmd/introspectd"
+	fi
+fi
+run bin/introspect-bench init -dir "$OUT/keys" -listen "127.0.0.1:$PORT_OURS" >&2
+
+COMMON=(-connections "$CONNS" -duration "$DURATION")
+CRED=(-client-id bench -client-secret bench-secret)
+
+say "raw verify (standard library)"
+log "${SRV[@]}" go test -run '^$' -bench BenchmarkRawVerify -benchmem -count 3 ./bench/
+"${SRV[@]}" go test -run '^$' -bench BenchmarkRawVerify -benchmem -count 3 ./bench/ >"$OUT/rawverify.bench.txt"
+grep Benchmark "$OUT/rawverify.bench.txt" >&2 || true
+
+# The fixed-body ceiling.
+start fixed "$PORT_FIXED" /healthz bin/introspect-bench serve-baseline -kind fixed -listen "127.0.0.1:$PORT_FIXED"
+URL=(-url "http://127.0.0.1:$PORT_FIXED")
+load fixed hit-fixed "${URL[@]}" "${COMMON[@]}" -tokens "$TOKENS"
+load fixed open-hit-fixed "${URL[@]}" "${COMMON[@]}" -tokens "$TOKENS" -rate-of "$OUT/hit-fixed.json" -rate-fraction 0.5
+load fixed authz-fixed "${URL[@]}" "${COMMON[@]}" -tokens "$TOKENS" -scenario authz
+stop
+
+# What teams deploy instead: net/http + golang-jwt, verifying every request.
+start nethttp-jwt "$PORT_NETHTTP" /healthz bin/introspect-bench serve-baseline -kind nethttp-jwt \
+	-listen "127.0.0.1:$PORT_NETHTTP" -keys "$OUT/keys" "${CRED[@]}"
+URL=(-url "http://127.0.0.1:$PORT_NETHTTP")
+load nethttp-jwt hit-ES256-nethttp-jwt "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -alg ES256
+load nethttp-jwt miss-ES256-nethttp-jwt "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -scenario miss -alg ES256 -pool 150000
+load nethttp-jwt authz-nethttp-jwt "${URL[@]}" "${COMMON[@]}" -tokens "$TOKENS" -scenario authz
+stop
+
+if [ "$SKIP_SERVICE" != 1 ]; then
+	# introspectd, a fresh process (and NATS store) per group of runs.
+	n=0
+	start_ours() {
+		n=$((n + 1))
+		local env=(env INTROSPECTD_LOG_LEVEL=warn "INTROSPECTD_NATS_DATA_DIR=$PWD/$OUT/nats-$n")
+		[ "$PPROF" = 1 ] && env+=("INTROSPECTD_PPROF_LISTEN=127.0.0.1:$PORT_PPROF")
+		start introspectd "$PORT_OURS" /readyz "${env[@]}" bin/introspectd -config "$OUT/keys/introspectd.yaml"
+	}
+	URL=(-url "http://127.0.0.1:$PORT_OURS" -metrics-url "http://127.0.0.1:$PORT_OURS/metrics")
+
+	start_ours
+	load introspectd hit-ES256-introspectd "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -alg ES256
+	load introspectd open-hit-introspectd "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -rate-of "$OUT/hit-fixed.json" -rate-fraction 0.5
+	if [ "$PPROF" = 1 ]; then
+		# Profiles of the hit path, taken during an extra hit run that is not
+		# reported (profiling costs a little); allocations are the delta over
+		# the same 8 seconds, so earlier runs do not show.
+		say "profile of the hit path (not a measured run)"
+		PPROF_TMPDIR=$(mktemp -d) # pprof keeps its own copy of what it fetches there
+		export PPROF_TMPDIR
+		pp=http://127.0.0.1:$PORT_PPROF/debug/pprof
+		run "${CLI[@]}" bin/introspect-bench -quiet -keys "$OUT/keys" "${URL[@]}" "${CRED[@]}" -connections "$CONNS" \
+			-duration 12s -tokens "$TOKENS" >/dev/null &
+		prof_load=$!
+		sleep 2 # past minting, warming and warm-up: the profile sees hits only
+		log "${CLI[@]}" go tool pprof -proto -seconds 8 "$pp/profile" '>' "$OUT/hit-cpu.pb.gz" '&'
+		"${CLI[@]}" go tool pprof -proto -seconds 8 "$pp/profile" >"$OUT/hit-cpu.pb.gz" 2>>"$OUT/pprof.log" &
+		prof_cpu=$!
+		log "${CLI[@]}" go tool pprof -proto -seconds 8 "$pp/allocs" '>' "$OUT/hit-allocs.pb.gz"
+		"${CLI[@]}" go tool pprof -proto -seconds 8 "$pp/allocs" >"$OUT/hit-allocs.pb.gz" 2>>"$OUT/pprof.log" &
+		prof_mem=$!
+		wait "$prof_load" || echo "bench/run.sh: the load of the profile run failed" >&2
+		if wait "$prof_cpu" && wait "$prof_mem"; then
+			run go tool pprof -top -nodecount 25 bin/introspectd "$OUT/hit-cpu.pb.gz" >"$OUT/pprof-hit-cpu-flat.txt" 2>>"$OUT/pprof.log"
+			run go tool pprof -top -cum -nodecount 25 bin/introspectd "$OUT/hit-cpu.pb.gz" >"$OUT/pprof-hit-cpu-cum.txt" 2>>"$OUT/pprof.log"
+			run go tool pprof -top -nodecount 25 -sample_index=alloc_space bin/introspectd "$OUT/hit-allocs.pb.gz" \
+				>"$OUT/pprof-hit-allocs.txt" 2>>"$OUT/pprof.log"
+		else
+			echo "bench/run.sh: profiling failed (see $OUT/pprof.log)" >&2
+		fi
+	fi
+	load introspectd hit-zipf-introspectd "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens 100000 -zipf 1.01
+	load introspectd authz-introspectd "${URL[@]}" "${COMMON[@]}" -tokens "$TOKENS" -scenario authz
+	load introspectd mixed-introspectd "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -scenario mixed -hit-ratio 0.95
+	load introspectd revoke-storm-introspectd "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -scenario revoke-storm -revoke-rate 100
+	for alg in $MISS_ALGS; do
+		load introspectd "miss-$alg-introspectd" "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -scenario miss -alg "$alg"
+	done
+	stop
+
+	# Garbage flood: hot tokens must stay cached (fresh process).
+	start_ours
+	load introspectd garbage-introspectd "${URL[@]}" -connections "$CONNS" -duration "$GARBAGE_DURATION" "${CRED[@]}" \
+		-max-requests "$GARBAGE_REQUESTS" -tokens "$TOKENS" -scenario garbage -hit-ratio 0.2
+	stop
+
+	# Memory: a million cached tokens (fresh process; RSS before and after warming).
+	if [ "$MEMORY_TOKENS" -gt 0 ]; then
+		start_ours
+		load introspectd "hit-${MEMORY_TOKENS}-introspectd" "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" \
+			-tokens "$MEMORY_TOKENS" -alg EdDSA -duration 5s
+		stop
+	fi
+
+	say "hit-path Go benchmarks"
+	log "${SRV[@]}" go test -run '^$' -bench 'Hit|Miss' -benchmem -count 3 ./introspect/ ./cache/
+	"${SRV[@]}" go test -run '^$' -bench 'Hit|Miss' -benchmem -count 3 ./introspect/ ./cache/ >"$OUT/hitpath.bench.txt" ||
+		echo "bench/run.sh: hit-path benchmarks failed (see $OUT/hitpath.bench.txt)" >&2
+fi
+
+say "report"
+run bin/introspect-bench report -in "$OUT" -out "$REPORT"
+cp "$REPORT" bench/results/latest.md
+echo "bench/run.sh: wrote $REPORT and bench/results/latest.md (raw results in $OUT)" >&2
