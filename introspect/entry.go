@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
-	jjson "github.com/go-jose/go-jose/v4/json"
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/introspectd/introspectd/revocation"
 )
@@ -152,19 +152,19 @@ func headerValue(s string) string {
 // claimHeaderValue renders a claim for a header: strings as they are,
 // arrays of strings joined by spaces, other JSON compactly, all made
 // header-safe.
-func claimHeaderValue(raw jjson.RawMessage) string {
+func claimHeaderValue(raw []byte) string {
 	if len(raw) == 0 {
 		return ""
 	}
 	switch raw[0] {
 	case '"':
 		var s string
-		if jjson.Unmarshal(raw, &s) == nil {
+		if jsonv2.Unmarshal(raw, &s) == nil {
 			return headerValue(s)
 		}
 	case '[':
 		var a []string
-		if jjson.Unmarshal(raw, &a) == nil {
+		if jsonv2.Unmarshal(raw, &a) == nil {
 			return headerValue(strings.Join(a, " "))
 		}
 	}

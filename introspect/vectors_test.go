@@ -8,16 +8,11 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rsa"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -323,92 +318,9 @@ func tamper(tok string, seg int) string {
 	return strings.Join(parts, ".")
 }
 
-// errVerify is what joseVerifyPayload returns for any refusal.
-var errVerify = errors.New("signature refused")
-
-// joseVerifyPayload checks sig over msg exactly as go-jose v4.1.8 does once
-// it has the signing input (asymmetric.go and symmetric.go, verifyPayload of
-// rsaEncrypterVerifier, ecEncrypterVerifier, edEncrypterVerifier and
-// symmetricMac), preconditions included:
-//
-//   - RS*: rsa.VerifyPKCS1v15 over the SHA-2 digest.
-//   - PS*: the service does not use go-jose here (go-jose accepts any salt
-//     length, RFC 7518 §3.5 fixes it to the hash size): verifyPSS.
-//   - ES*: the key's curve must be the alg's, len(sig) == 2×32/48/66, then
-//     ecdsa.Verify on r and s read big-endian from the two halves.
-//   - EdDSA: ed25519.Verify.
-//   - HS*: key at least as long as the hash output (RFC 7518 §3.2), tag of
-//     exactly the hash size, constant-time comparison.
-//
-// go-jose exports no call that verifies a signature over caller-chosen
-// bytes: JSONWebSignature.Verify and DetachedVerify always sign
-// base64url(header) "." payload, OpaqueVerifier is an interface for callers
-// to implement, and cryptosigner only signs.
+// joseVerifyPayload is the service's signature check (verifySignature),
+// which the per-algorithm vectors exercise directly: their messages are
+// arbitrary bytes that no JWS signing input can equal.
 func joseVerifyPayload(pub any, alg string, msg, sig []byte) error {
-	if alg == "EdDSA" {
-		k, ok := pub.(ed25519.PublicKey)
-		if !ok || !ed25519.Verify(k, msg, sig) {
-			return errVerify
-		}
-		return nil
-	}
-	hid, _ := hashFor(alg)
-	if strings.HasPrefix(alg, "HS") {
-		k, ok := pub.([]byte)
-		if !ok || len(k) < hid.Size() {
-			return errVerify
-		}
-		m := hmac.New(hid.New, k)
-		m.Write(msg)
-		want := m.Sum(nil)
-		if len(sig) != len(want) || subtle.ConstantTimeCompare(sig, want) != 1 {
-			return errVerify
-		}
-		return nil
-	}
-	h := hid.New()
-	h.Write(msg)
-	digest := h.Sum(nil)
-	switch alg[:2] {
-	case "RS", "PS":
-		k, ok := pub.(*rsa.PublicKey)
-		if !ok {
-			return errVerify
-		}
-		var err error
-		if alg[0] == 'R' {
-			err = rsa.VerifyPKCS1v15(k, hid, digest, sig)
-		} else {
-			err = verifyPSS(k, alg, msg, sig) // the service's own PSS check
-		}
-		if err != nil {
-			return errVerify
-		}
-		return nil
-	case "ES":
-		k, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
-			return errVerify
-		}
-		var size int
-		var curve elliptic.Curve
-		switch alg {
-		case "ES256":
-			size, curve = 32, elliptic.P256()
-		case "ES384":
-			size, curve = 48, elliptic.P384()
-		case "ES512":
-			size, curve = 66, elliptic.P521()
-		}
-		if k.Curve != curve || len(sig) != 2*size {
-			return errVerify
-		}
-		r := new(big.Int).SetBytes(sig[:size])
-		s := new(big.Int).SetBytes(sig[size:])
-		if !ecdsa.Verify(k, digest, r, s) {
-			return errVerify
-		}
-		return nil
-	}
-	return errVerify
+	return verifySignature(pub, alg, msg, sig)
 }
