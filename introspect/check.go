@@ -26,6 +26,10 @@ type Checker struct {
 	negTTL time.Duration
 	now    func() time.Time
 
+	// realClock is true when now is time.Now, so the handler's own
+	// reading of the clock can serve.
+	realClock bool
+
 	hits, misses atomic.Uint64
 }
 
@@ -56,7 +60,7 @@ func NewChecker(v *Verifier, cfg CheckerConfig) (*Checker, error) {
 		pos.Close()
 		return nil, err
 	}
-	return &Checker{v: v, pos: pos, neg: neg, deny: cfg.DenyList, negTTL: cfg.NegativeTTL, now: v.now}, nil
+	return &Checker{v: v, pos: pos, neg: neg, deny: cfg.DenyList, negTTL: cfg.NegativeTTL, now: v.now, realClock: v.realClock}, nil
 }
 
 // Close stops the caches.
@@ -70,11 +74,16 @@ func (c *Checker) Close() {
 // once). Every answer, hits included, is checked against expiry and the
 // deny-list. The only error is ErrUndecidable.
 func (c *Checker) Check(ctx context.Context, tok []byte) (*Entry, error) {
+	return c.checkAt(ctx, tok, c.now().Unix())
+}
+
+// checkAt is Check at a time the caller already read (unix seconds): the
+// handler reads the clock once per request.
+func (c *Checker) checkAt(ctx context.Context, tok []byte, now int64) (*Entry, error) {
 	if len(tok) > MaxTokenBytes {
 		return c.v.inactive(ReasonMalformed), nil
 	}
 	d := sha256.Sum256(tok)
-	now := c.now().Unix()
 	if e, ok := c.pos.Get(&d); ok && c.current(e) {
 		c.hits.Add(1)
 		return c.final(e, now), nil

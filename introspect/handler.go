@@ -117,8 +117,6 @@ var (
 	ctForm         = []byte("application/x-www-form-urlencoded")
 	hdrNoStore     = []byte("no-store")
 	hdrCacheCtl    = []byte("Cache-Control")
-	hdrPragma      = []byte("Pragma")
-	hdrNoCache     = []byte("no-cache")
 	errInvalidReq  = []byte(`{"error":"invalid_request"}`)
 	errInvalidCli  = []byte(`{"error":"invalid_client"}`)
 	errUnavailable = []byte(`{"error":"temporarily_unavailable"}`)
@@ -184,7 +182,6 @@ func answer(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCacheCtl, hdrNoStore)
-	ctx.Response.Header.SetBytesKV(hdrPragma, hdrNoCache)
 	ctx.SetBody(body)
 }
 
@@ -224,11 +221,15 @@ func (h *Handler) unavailable(ctx *fasthttp.RequestCtx, ep Endpoint, start time.
 }
 
 // check runs the checker and applies what depends on the caller.
-func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, cl *Client) (*Entry, error) {
+func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, cl *Client, start time.Time) (*Entry, error) {
 	if h.cfg.Unavailable != nil && h.cfg.Unavailable() {
 		return nil, ErrUndecidable
 	}
-	e, err := h.chk.Check(ctx, tok)
+	now := start.Unix()
+	if !h.chk.realClock {
+		now = h.chk.now().Unix()
+	}
+	e, err := h.chk.checkAt(ctx, tok, now)
 	if err != nil {
 		if !errors.Is(err, ErrUndecidable) {
 			h.log.Error("check failed", "err", err, "token_sha256", shortDigest(tok))
@@ -253,7 +254,7 @@ func (h *Handler) introspect(ctx *fasthttp.RequestCtx) {
 		h.cfg.Observer.Observe(EndpointIntrospect, OutcomeInvalidRequest, time.Since(start))
 		return
 	}
-	e, err := h.check(ctx, tok, cl)
+	e, err := h.check(ctx, tok, cl, start)
 	if err != nil {
 		h.unavailable(ctx, EndpointIntrospect, start)
 		return
@@ -279,7 +280,7 @@ func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
 		h.deny(ctx, challengeMissing, OutcomeUnauthorized, start)
 		return
 	}
-	e, err := h.check(ctx, tok, nil)
+	e, err := h.check(ctx, tok, nil, start)
 	if err != nil {
 		h.unavailable(ctx, EndpointAuthz, start)
 		return
@@ -386,7 +387,7 @@ func (h *Handler) revoke(ctx *fasthttp.RequestCtx) {
 		h.cfg.Observer.Observe(EndpointRevoke, OutcomeInvalidRequest, time.Since(start))
 		return
 	}
-	e, err := h.check(ctx, tok, nil)
+	e, err := h.check(ctx, tok, nil, start)
 	if err != nil || h.cfg.Publisher == nil {
 		h.unavailable(ctx, EndpointRevoke, start)
 		return

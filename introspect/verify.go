@@ -97,6 +97,7 @@ type Verifier struct {
 	issuers      map[string]*issuer
 	claimHeaders []string
 	now          func() time.Time
+	realClock    bool // now is time.Now
 	log          *slog.Logger
 
 	verified [len(Algorithms)]atomic.Uint64
@@ -117,6 +118,7 @@ func NewVerifier(cfgs []IssuerConfig, opts VerifierOptions) (*Verifier, error) {
 	v := &Verifier{issuers: make(map[string]*issuer), claimHeaders: opts.ClaimHeaders, now: opts.Now, log: opts.Logger}
 	if v.now == nil {
 		v.now = time.Now
+		v.realClock = true
 	}
 	if v.log == nil {
 		v.log = slog.Default()
