@@ -28,8 +28,7 @@ type Entry struct {
 	notAfter    int64  // unix seconds (exp + leeway) from which it is no longer active
 	sub         string // header-safe values for /authz
 	clientID    string
-	scope       string
-	scopes      []string
+	scope       string // space separated
 	aud         []string
 	claimValues []string // aligned with VerifierOptions.ClaimHeaders
 
@@ -66,9 +65,6 @@ func (e *Entry) Body() []byte {
 // cost estimates the bytes an entry holds, for the cache's byte budget.
 func (e *Entry) cost() int64 {
 	n := 200 + len(e.body) + len(e.sub) + len(e.clientID) + len(e.scope)
-	for _, s := range e.scopes {
-		n += 16 + len(s)
-	}
 	for _, s := range e.aud {
 		n += 16 + len(s)
 	}

@@ -412,7 +412,6 @@ func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64) *Entry {
 		sub:      headerValue(t.sub),
 		clientID: headerValue(t.clientID),
 		scope:    headerValue(t.scope),
-		scopes:   strings.Fields(t.scope),
 		aud:      t.aud,
 	}
 	e.gen.Store(gen)
