@@ -106,7 +106,7 @@ func cleanPath(uri []byte) ([]byte, bool) {
 }
 
 func isClean(p []byte) bool {
-	if bytes.IndexAny(p, "%\\;") >= 0 || bytes.Contains(p, []byte("//")) {
+	if bytes.ContainsAny(p, "%\\;") || bytes.Contains(p, []byte("//")) {
 		return false
 	}
 	for _, seg := range [][]byte{[]byte("/./"), []byte("/../")} {

@@ -298,7 +298,7 @@ func selectorNames(expr string) ([]string, error) {
 		}
 		name := vs.Name
 		for _, m := range vs.LabelMatchers {
-			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 				name = m.Value
 			}
 		}
@@ -948,14 +948,15 @@ scrape_configs:
 		if err := promAPI(hc, base, "/api/v1/targets", &data); err != nil {
 			return false, err.Error()
 		}
-		for _, tg := range data.ActiveTargets {
-			if tg.Health == "up" {
-				t.Logf("prometheus: target %s is up", tg.ScrapeURL)
-				return true, ""
-			}
-			return false, fmt.Sprintf("target %s: %s %s", tg.ScrapeURL, tg.Health, tg.LastError)
+		if len(data.ActiveTargets) == 0 {
+			return false, "no active target"
 		}
-		return false, "no active target"
+		tg := data.ActiveTargets[0]
+		if tg.Health == "up" {
+			t.Logf("prometheus: target %s is up", tg.ScrapeURL)
+			return true, ""
+		}
+		return false, fmt.Sprintf("target %s: %s %s", tg.ScrapeURL, tg.Health, tg.LastError)
 	})
 
 	query := func(q string) (vectorResult, error) {
