@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Baseline kinds for [ServeBaseline].
+// BaselineKinds are the baseline servers [ServeBaseline] can run.
 var BaselineKinds = []string{"fixed", "nethttp-jwt"}
 
 // BaselineConfig configures a baseline server.

@@ -184,7 +184,7 @@ func Sign(alg string, key crypto.Signer, in []byte) ([]byte, error) {
 	return nil, fmt.Errorf("unknown algorithm %q", alg)
 }
 
-// Garbage kinds, in the order [Garbage.Token] cycles through them. Every one
+// GarbageKinds are the kinds of garbage token, in the order [Garbage.Token] cycles through them. Every one
 // must be answered {"active":false}.
 var GarbageKinds = []string{
 	"forged",      // well-formed, trusted kid, unique claims, random signature

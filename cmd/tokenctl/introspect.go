@@ -96,7 +96,7 @@ func runIntrospect(e *env, args []string) error {
 		// *url.Error holds the URL, never the body, so the token stays out.
 		return err
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // read-only body
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
 		return fmt.Errorf("read answer: %w", err)

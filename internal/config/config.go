@@ -346,6 +346,8 @@ func (c *Config) String() string {
 	if err := enc.Encode(c.Redacted()); err != nil {
 		return fmt.Sprintf("# cannot encode config: %v\n", err)
 	}
-	enc.Close()
+	if err := enc.Close(); err != nil {
+		return fmt.Sprintf("# cannot encode config: %v\n", err)
+	}
 	return b.String()
 }

@@ -164,7 +164,7 @@ func (v *validator) readable(path, file string) {
 		v.errf(path, "%v", err)
 		return
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only to test access
 	if st, err := f.Stat(); err != nil {
 		v.errf(path, "%v", err)
 	} else if st.IsDir() {

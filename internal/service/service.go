@@ -229,7 +229,7 @@ func (s *Service) listen() error {
 	if s.cfg.TLS.CertFile != "" {
 		s.certs, err = newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.log)
 		if err != nil {
-			ln.Close()
+			_ = ln.Close() // never served: nothing in flight
 			return err
 		}
 		ln = tls.NewListener(ln, &tls.Config{
@@ -284,10 +284,12 @@ func (s *Service) Shutdown(ctx context.Context) error {
 
 func (s *Service) close() {
 	if s.pprof != nil {
-		s.pprof.Close()
+		_ = s.pprof.Close() // loopback debugging listener; nothing to save
 	}
 	if s.node != nil {
-		s.node.Close()
+		if err := s.node.Close(); err != nil {
+			s.log.Warn("closing NATS", "err", err)
+		}
 	}
 	if s.checker != nil {
 		s.checker.Close()
