@@ -18,8 +18,11 @@ func FuzzLoad(f *testing.F) {
 	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), []byte("{}"), 0o600); err != nil {
 		f.Fatal(err)
 	}
+	// One file per fuzz worker process, rewritten each time: a fresh
+	// t.TempDir per input made the target slow enough for the fuzzing
+	// coordinator to time out.
+	p := filepath.Join(dir, "config.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(t.TempDir(), "config.yaml")
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
