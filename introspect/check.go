@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/introspectd/introspectd/cache"
@@ -29,8 +28,6 @@ type Checker struct {
 	// realClock is true when now is time.Now, so the handler's own
 	// reading of the clock can serve.
 	realClock bool
-
-	hits, misses atomic.Uint64
 }
 
 // CheckerConfig configures a Checker.
@@ -85,14 +82,11 @@ func (c *Checker) checkAt(ctx context.Context, tok []byte, now int64) (*Entry, e
 	}
 	d := sha256.Sum256(tok)
 	if e, ok := c.pos.Get(&d); ok && c.current(e) {
-		c.hits.Add(1)
 		return c.final(e, now), nil
 	}
 	if e, ok := c.neg.Get(&d); ok && c.current(e) {
-		c.hits.Add(1)
 		return e, nil
 	}
-	c.misses.Add(1)
 	e, err := c.miss(ctx, tok, d)
 	if err != nil {
 		return nil, err
