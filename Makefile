@@ -6,9 +6,12 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X github.com/introspectd/introspectd/internal/service.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOLANGCI    := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
-# Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
-FUZZTIME    ?= 4s
-LONGFUZZ    ?= 2m
+# Inputs each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
+# Counts, not durations: a -fuzztime deadline races Go's fuzzing
+# coordinator, which then fails with "context deadline exceeded" and no
+# failing input on a busy machine.
+FUZZTIME    ?= 30000x
+LONGFUZZ    ?= 1000000x
 
 # package:target pairs, one per fuzz target.
 FUZZ_TARGETS := \
@@ -50,7 +53,7 @@ fmt-check: ## fail when a file is not gofmt-ed
 unit: ## go test with the race detector, shuffled
 	$(GO) test -race -shuffle=on -timeout 12m ./...
 
-fuzz-short: ## run every fuzz target for FUZZTIME
+fuzz-short: ## run every fuzz target for FUZZTIME inputs
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
@@ -62,7 +65,7 @@ fuzz-short: ## run every fuzz target for FUZZTIME
 		fi; \
 	done; rm -f .fuzz.log
 
-fuzz: ## run every fuzz target for LONGFUZZ
+fuzz: ## run every fuzz target for LONGFUZZ inputs
 	$(MAKE) fuzz-short FUZZTIME=$(LONGFUZZ)
 
 bench: ## Go benchmarks of the hot paths, then the load tool's scenarios and baselines (writes bench/results/)
