@@ -118,10 +118,10 @@ func (c *Checker) miss(ctx context.Context, tok []byte, d cache.Digest) (*Entry,
 // present keys. After a key refresh, an active verdict survives when the
 // key that verified it is still published; a negative one never does.
 func (c *Checker) current(e *Entry) bool {
-	if e.iss == nil || e.iss.keys == nil {
+	if e.keysGen == nil {
 		return true
 	}
-	gen := e.iss.keys.gen.Load()
+	gen := e.keysGen.Load()
 	if e.gen.Load() == gen {
 		return true
 	}
@@ -140,7 +140,7 @@ func (c *Checker) final(e *Entry, now int64) *Entry {
 	if now >= e.notAfter {
 		return c.v.inactive(ReasonExpired)
 	}
-	if c.deny != nil && c.deny.Revoked(e.Token) {
+	if c.deny != nil && c.deny.Revoked(&e.Token) {
 		return c.v.inactive(ReasonRevoked)
 	}
 	return e

@@ -183,7 +183,10 @@ func answer(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCacheCtl, hdrNoStore)
-	ctx.SetBody(body)
+	// Every body given here is immutable (package constants or a cached
+	// entry's answer, kept alive by the GC while fasthttp writes it), so
+	// it need not be copied.
+	ctx.Response.SetBodyRaw(body)
 }
 
 // caller checks method, content type and client credentials shared by

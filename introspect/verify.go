@@ -335,6 +335,9 @@ func (v *Verifier) negative(r Reason, is *issuer, gen uint64) *Entry {
 	v.failures[r].Add(1)
 	e := &Entry{reason: r, iss: is}
 	e.gen.Store(gen)
+	if is.keys != nil {
+		e.keysGen = &is.keys.gen
+	}
 	return e
 }
 
@@ -415,11 +418,17 @@ func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64) *Entry {
 		aud:      t.aud,
 	}
 	e.gen.Store(gen)
+	if is.keys != nil {
+		e.keysGen = &is.keys.gen
+	}
 	var iat int64
 	if t.hasIat {
 		iat = t.iat
 	}
-	e.Token = revocation.NewToken(sha256.Sum256([]byte(t.raw)), twinDigest(t), t.iss, t.jti, t.sub, t.clientID, iat, t.exp)
+	e.Token = revocation.Token{
+		Digest: sha256.Sum256([]byte(t.raw)), TwinDigest: twinDigest(t),
+		Iss: t.iss, Jti: t.jti, Sub: t.sub, ClientID: t.clientID, Iat: iat, Exp: t.exp,
+	}
 	if len(v.claimHeaders) > 0 {
 		e.claimValues = make([]string, len(v.claimHeaders))
 		for i, name := range v.claimHeaders {
