@@ -111,13 +111,6 @@ func (c *Cache[V]) Set(d *Digest, v V, cost int64, ttl time.Duration) bool {
 	return c.rc.SetWithTTL(c.keyFor(d), &item[V]{digest: *d, value: v}, cost+itemOverhead, ttl)
 }
 
-// Delete removes the entry for d, if it is the one stored.
-func (c *Cache[V]) Delete(d *Digest) {
-	if it, ok := c.rc.Get(c.keyFor(d)); ok && it.digest == *d {
-		c.rc.Del(c.keyFor(d))
-	}
-}
-
 // Do runs fn once for all concurrent callers asking for the same digest and
 // returns its result to each of them. It does not consult or fill the cache:
 // callers decide what is worth storing.
@@ -134,20 +127,16 @@ func (c *Cache[V]) Do(d *Digest, fn func() (V, error)) (V, error) {
 // does not need it.
 func (c *Cache[V]) Wait() { c.rc.Wait() }
 
-// Clear drops every entry.
-func (c *Cache[V]) Clear() { c.rc.Clear() }
-
 // Close stops the cache's goroutines.
 func (c *Cache[V]) Close() { c.rc.Close() }
 
 // Stats is a snapshot of the cache's counters, for metrics.
 type Stats struct {
-	Hits, Misses                uint64
-	SetsAdded, SetsRejected     uint64
-	SetsDropped, Evictions      uint64
-	CostBytes, Entries          int64
-	CostAdded, CostEvicted      uint64
-	KeysUpdated, GetsDroppedAll uint64
+	Hits, Misses            uint64
+	SetsAdded, SetsRejected uint64
+	SetsDropped, Evictions  uint64
+	CostBytes, Entries      int64
+	CostAdded, CostEvicted  uint64
 }
 
 // Stats returns ristretto's counters. Misses include digest mismatches only
@@ -170,6 +159,5 @@ func (c *Cache[V]) Stats() Stats {
 		CostEvicted:  evicted,
 		CostBytes:    int64(added) - int64(evicted),
 		Entries:      int64(m.KeysAdded()) - int64(m.KeysEvicted()),
-		KeysUpdated:  m.KeysUpdated(),
 	}
 }

@@ -38,11 +38,6 @@ func TestGetSet(t *testing.T) {
 	if c.Set(&b, "x", 10, 0) {
 		t.Fatal("Set with ttl 0 stored")
 	}
-	c.Delete(&a)
-	c.Wait()
-	if _, ok := c.Get(&a); ok {
-		t.Fatal("Get after Delete hit")
-	}
 }
 
 // TestCollisionNeverServesOtherToken forces every digest onto one
@@ -64,12 +59,6 @@ func TestCollisionNeverServesOtherToken(t *testing.T) {
 	}
 	if v, ok := c.Get(&b); ok && v != "answer-b" {
 		t.Fatalf("Get(b) = %q", v)
-	}
-	// Deleting a must not remove b, which holds the slot now.
-	c.Delete(&a)
-	c.Wait()
-	if v, ok := c.Get(&b); !ok || v != "answer-b" {
-		t.Fatalf("Get(b) after Delete(a) = %q, %v", v, ok)
 	}
 }
 

@@ -3,7 +3,6 @@ package introspect
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"time"
 
 	"github.com/introspectd/introspectd/cache"
@@ -156,6 +155,3 @@ func (c *Checker) CacheStats() (verified, failed cache.Stats) { return c.pos.Sta
 
 // Verifier returns the verifier behind c.
 func (c *Checker) Verifier() *Verifier { return c.v }
-
-// IsUndecidable reports whether err means the token could not be checked.
-func IsUndecidable(err error) bool { return errors.Is(err, ErrUndecidable) }

@@ -101,6 +101,7 @@ func (s *keySource) start(ctx context.Context) error {
 	case s.static != nil:
 		s.install(s.static)
 		s.ok.Store(true)
+		s.stats.LastSuccess.Store(s.now().Unix())
 		s.markLoaded()
 	case s.file != "":
 		data, err := os.ReadFile(s.file)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -203,7 +204,7 @@ func TestJWKSUnreachable(t *testing.T) {
 	// Unknown kid while the issuer is down: no verdict, never inactive.
 	k2 := s.add("k2")
 	t2 := mintWith(t, k2, "k2", clock.now(), nil)
-	if _, err := c.Check(ctx, []byte(t2)); !IsUndecidable(err) {
+	if _, err := c.Check(ctx, []byte(t2)); !errors.Is(err, ErrUndecidable) {
 		t.Fatalf("unknown kid with issuer down: err=%v, want ErrUndecidable", err)
 	}
 	// Back up: after the cooldown the new key is fetched.
@@ -230,7 +231,7 @@ func TestJWKSNeverLoadedIsNotReady(t *testing.T) {
 		t.Fatalf("Ready = %v %q, want not ready naming the issuer", ok, why)
 	}
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if _, err := v.Verify(ctx, mintWith(t, k, "k1", time.Now(), nil)); !IsUndecidable(err) {
+	if _, err := v.Verify(ctx, mintWith(t, k, "k1", time.Now(), nil)); !errors.Is(err, ErrUndecidable) {
 		t.Fatalf("Verify with no keys ever loaded: %v, want ErrUndecidable", err)
 	}
 }
@@ -361,5 +362,13 @@ func TestRotationConcurrentTokensWaitForRefetch(t *testing.T) {
 	}
 	if got := s.requests.Load() - before; got != 1 {
 		t.Fatalf("%d fetches, want 1", got)
+	}
+}
+
+func TestInlineKeysReportLoadTime(t *testing.T) {
+	c := newTestChecker(t, nil, nil)
+	st := c.Verifier().Stats()
+	if len(st.Issuers) != 1 || st.Issuers[0].LastSuccess.IsZero() || st.Issuers[0].Keys != 5 {
+		t.Fatalf("issuer stats %+v, want 5 keys and a load time", st.Issuers)
 	}
 }

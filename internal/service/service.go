@@ -72,7 +72,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Service, err
 	s := &Service{cfg: cfg, log: log, served: make(chan error, 1)}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	if err := s.build(runCtx, cfg, opts); err != nil {
+	if err := s.build(ctx, runCtx, cfg, opts); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -86,7 +86,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Service, err
 	return s, nil
 }
 
-func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) error {
+// build assembles the parts. startCtx bounds only start-up work (the NATS
+// connection attempt); runCtx lives until Shutdown and carries the
+// background loops (JWKS refresh, replay watcher).
+func (s *Service) build(startCtx, ctx context.Context, cfg *config.Config, opts Options) error {
 	issuers, err := issuerConfigs(cfg)
 	if err != nil {
 		return err
@@ -117,7 +120,7 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) e
 		return err
 	}
 
-	s.node, err = revocation.Start(ctx, natsConfig(cfg, leeway, s.log), s.deny)
+	s.node, err = revocation.Start(startCtx, natsConfig(cfg, leeway, s.log), s.deny)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
@@ -182,21 +185,20 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, opts Options) e
 	}
 	hc := cfg.HTTP
 	s.srv = &fasthttp.Server{
-		Handler:                       handler,
-		ErrorHandler:                  introspect.ErrorHandler,
-		Name:                          "introspectd",
-		ReadTimeout:                   hc.ReadTimeout.D(),
-		WriteTimeout:                  hc.WriteTimeout.D(),
-		IdleTimeout:                   hc.IdleTimeout.D(),
-		MaxRequestBodySize:            hc.MaxBodyBytes,
-		ReadBufferSize:                hc.MaxHeaderBytes,
-		Concurrency:                   hc.Concurrency,
-		NoDefaultServerHeader:         true,
-		NoDefaultDate:                 true,
-		DisablePreParseMultipartForm:  true,
-		DisableHeaderNamesNormalizing: false,
-		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{s.log},
+		Handler:                      handler,
+		ErrorHandler:                 introspect.ErrorHandler,
+		Name:                         "introspectd",
+		ReadTimeout:                  hc.ReadTimeout.D(),
+		WriteTimeout:                 hc.WriteTimeout.D(),
+		IdleTimeout:                  hc.IdleTimeout.D(),
+		MaxRequestBodySize:           hc.MaxBodyBytes,
+		ReadBufferSize:               hc.MaxHeaderBytes,
+		Concurrency:                  hc.Concurrency,
+		NoDefaultServerHeader:        true,
+		NoDefaultDate:                true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{s.log},
 	}
 	if cfg.PprofListen != "" {
 		s.startPprof(cfg.PprofListen)
@@ -382,9 +384,11 @@ func natsConfig(cfg *config.Config, leeway time.Duration, log *slog.Logger) revo
 	}
 }
 
-// fasthttpLogger routes fasthttp's own messages (connection errors) to slog.
+// fasthttpLogger routes fasthttp's own messages (connection errors) to
+// slog. Only the format is kept: fasthttp quotes the bytes of a request it
+// could not parse, which may hold an Authorization header.
 type fasthttpLogger struct{ log *slog.Logger }
 
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+func (l fasthttpLogger) Printf(format string, _ ...any) {
+	l.log.Debug("fasthttp connection error", "format", format)
 }

@@ -384,3 +384,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func b64JSON(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestFasthttpLoggerKeepsNoRequestBytes: fasthttp quotes the bytes of a
+// request it could not parse; none of them may reach the log.
+func TestFasthttpLoggerKeepsNoRequestBytes(t *testing.T) {
+	var buf strings.Builder
+	l := fasthttpLogger{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	l.Printf("error when serving connection %q<->%q: %v", "a", "b", "contents: Authorization: Bearer s3cret-token")
+	if strings.Contains(buf.String(), "s3cret") {
+		t.Fatalf("request bytes logged: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "fasthttp") {
+		t.Fatalf("nothing logged: %q", buf.String())
+	}
+}
