@@ -17,6 +17,7 @@ LONGFUZZ    ?= 1000000x
 FUZZ_TARGETS := \
 	./introspect:FuzzParseJWT \
 	./introspect:FuzzVerify \
+	./introspect:FuzzClaims \
 	./introspect:FuzzRequest \
 	./introspect:FuzzCleanPath \
 	./revocation:FuzzParseEvent \

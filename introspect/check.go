@@ -98,7 +98,7 @@ func (c *Checker) checkAt(ctx context.Context, tok []byte, now int64) (*Entry, e
 // and cost the hit path an allocation.
 func (c *Checker) miss(ctx context.Context, tok []byte, d cache.Digest) (*Entry, error) {
 	return c.pos.Do(&d, func() (*Entry, error) {
-		e, err := c.v.Verify(ctx, string(tok))
+		e, err := c.v.verify(ctx, string(tok), &d)
 		if err != nil {
 			return nil, err
 		}

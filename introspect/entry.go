@@ -3,11 +3,11 @@ package introspect
 import (
 	"bytes"
 	"encoding/json"
-	"sort"
 	"strings"
 	"sync/atomic"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/introspectd/introspectd/revocation"
 )
@@ -80,44 +80,58 @@ func (e *Entry) cost() int64 {
 	return int64(n)
 }
 
-// encodeAnswer builds the RFC 7662 answer once per verified token: active,
-// then the token's claims unchanged in sorted order, with scope as a
-// space-separated string (taken from scp when the token has no scope).
+// encodeAnswer builds the RFC 7662 answer once per verified token:
+// active, then the token's claims unchanged and in the token's order (their
+// bytes are copied as they are: the parser has validated them), with scope
+// as a space-separated string (taken from scp when the token has no scope).
 func encodeAnswer(t *jwt) []byte {
-	names := make([]string, 0, len(t.claims)+1)
-	for k := range t.claims {
-		// A claim named "active" must never override our verdict.
-		if k != "active" {
-			names = append(names, k)
+	n := len(`{"active":true}`) + len(t.payload)
+	rewriteScope := t.scopeArray || !t.hasScope && t.scope != ""
+	if rewriteScope {
+		n += len(`,"scope":""`) + 2*len(t.scope)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"active":true`...)
+	for _, m := range t.members {
+		if !m.drop {
+			b = append(b, ',')
+			b = append(b, t.payload[m.start:m.end]...)
 		}
 	}
-	_, hasScope := t.claims["scope"]
-	if !hasScope && t.scope != "" {
-		names = append(names, "scope")
+	if rewriteScope {
+		b = append(b, `,"scope":`...)
+		b, _ = jsontext.AppendQuote(b, t.scope) // valid UTF-8: it came from the parser
 	}
-	sort.Strings(names)
-	var b bytes.Buffer
-	b.WriteString(`{"active":true`)
-	for _, k := range names {
-		b.WriteByte(',')
-		writeJSONString(&b, k)
-		b.WriteByte(':')
-		if k == "scope" && (!hasScope || t.scopeArray) {
-			writeJSONString(&b, t.scope)
-			continue
-		}
-		if err := json.Compact(&b, t.claims[k]); err != nil {
-			// Unreachable: the claims were decoded as JSON already.
-			writeJSONString(&b, "")
-		}
-	}
-	b.WriteByte('}')
-	return b.Bytes()
+	return append(b, '}')
 }
 
-func writeJSONString(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
+// claim returns the raw value of the claim named name, nil when the token
+// has none. Names with escapes are compared unescaped.
+func (t *jwt) claim(name string) []byte {
+	for _, m := range t.members {
+		raw := t.payload[m.start:m.nameEnd]
+		n := raw[1 : len(raw)-1]
+		if bytes.IndexByte(n, '\\') >= 0 {
+			var err error
+			if n, err = jsontext.AppendUnquote(nil, raw); err != nil {
+				continue
+			}
+		}
+		if string(n) == name {
+			v := t.payload[m.nameEnd:m.end]
+			return v[skipSpaceColon(v):]
+		}
+	}
+	return nil
+}
+
+// skipSpaceColon skips the whitespace and colon between a name and its value.
+func skipSpaceColon(b []byte) int {
+	i := 0
+	for i < len(b) && (b[i] == ':' || b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // headerValue makes a claim safe to send as an HTTP header value: control

@@ -120,3 +120,35 @@ func FuzzCleanPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClaims feeds arbitrary claims objects to the claims parser: whatever
+// it accepts must come out of encodeAnswer as one strict JSON object that
+// starts with our verdict and has no other member named active.
+func FuzzClaims(f *testing.F) {
+	f.Add([]byte(`{"iss":"i","exp":1,"scope":["a","b"],"active":false}`))
+	f.Add([]byte(`{"iss":"i","exp":1.5,"scp":"a b","\u0061ctive":0,"x":{"y":[1, {"z":null}]}}`))
+	f.Add([]byte("{ \"iss\" :\t\"\\u00e9\" , \"exp\":1e3 }"))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var tok jwt
+		if err := tok.parseClaims(payload); err != nil {
+			return
+		}
+		body := encodeAnswer(&tok)
+		if !bytes.HasPrefix(body, []byte(`{"active":true`)) {
+			t.Fatalf("answer %q does not start with the verdict", body)
+		}
+		actives := 0
+		err := walkObject(body, func(name, _ []byte, _ member) error {
+			if string(name) == "active" {
+				actives++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("answer %q is not a strict JSON object: %v", body, err)
+		}
+		if actives != 1 {
+			t.Fatalf("answer %q has %d members named active", body, actives)
+		}
+	})
+}

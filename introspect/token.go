@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
+	"sync"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -23,14 +24,19 @@ var errMalformed = errors.New("malformed token")
 // jwt is a compact JWS whose header and claims were decoded but whose
 // signature is not checked yet.
 type jwt struct {
-	raw        string
-	signingIn  string // header.payload, the signed bytes
-	sig        []byte
-	alg        string
-	kid        string
-	typ        string
-	hasTyp     bool
-	claims     map[string]jsontext.Value
+	raw       string
+	signingIn string // header.payload, the signed bytes
+	hdrSeg    string // the header segment, as the header memo knows it
+	sig       []byte
+	*header
+
+	// payload is the decoded claims object; members locate each of its
+	// members in it, in order, so that the answer can copy the claims
+	// unchanged instead of re-encoding them.
+	payload []byte
+	members []member
+	memBuf  [24]member
+
 	iss        string
 	sub        string
 	jti        string
@@ -41,7 +47,24 @@ type jwt struct {
 	hasIat     bool
 	aud        []string
 	scope      string // space separated, from scope or scp
+	hasScope   bool   // the token has a scope claim
 	scopeArray bool   // scope claim itself was an array and must be rewritten
+}
+
+// header is what a JWS header says that we act on.
+type header struct {
+	alg    string
+	kid    string
+	typ    string
+	hasTyp bool
+}
+
+// member locates `"name":value` in the payload: the raw (still quoted and
+// escaped) name is payload[start:nameEnd] and the whole member, value
+// included, is payload[start:end].
+type member struct {
+	start, nameEnd, end int32
+	drop                bool // not copied into the answer
 }
 
 // parseJWT decodes a compact JWS strictly: exactly three segments of
@@ -51,7 +74,12 @@ type jwt struct {
 //
 // Canonical base64url matters for revocation by token hash: a lenient decoder
 // would accept many spellings of one token, each with its own hash.
-func parseJWT(tok string) (*jwt, error) {
+func parseJWT(tok string) (*jwt, error) { return parseJWTMemo(tok, nil) }
+
+// parseJWTMemo is parseJWT taking the header from memo when memo knows the
+// header segment: an issuer signs every token with one of a handful of
+// headers, so their decoding need not be repeated.
+func parseJWTMemo(tok string, memo *headerMemo) (*jwt, error) {
 	if len(tok) == 0 || len(tok) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: length %d", errMalformed, len(tok))
 	}
@@ -60,26 +88,62 @@ func parseJWT(tok string) (*jwt, error) {
 	if !ok1 || !ok2 || strings.IndexByte(s, '.') >= 0 {
 		return nil, fmt.Errorf("%w: want 3 segments", errMalformed)
 	}
-	hdr, err := decodeSegment(h)
-	if err != nil {
-		return nil, fmt.Errorf("%w: header: %v", errMalformed, err)
+	t := &jwt{raw: tok, signingIn: tok[:len(h)+1+len(p)], hdrSeg: h}
+	if t.header = memo.get(h); t.header == nil {
+		hdr, err := decodeSegment(h)
+		if err != nil {
+			return nil, fmt.Errorf("%w: header: %v", errMalformed, err)
+		}
+		if t.header, err = parseHeader(hdr); err != nil {
+			return nil, fmt.Errorf("%w: header: %v", errMalformed, err)
+		}
 	}
 	payload, err := decodeSegment(p)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", errMalformed, err)
 	}
-	sig, err := decodeSegment(s)
-	if err != nil {
+	if t.sig, err = decodeSegment(s); err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", errMalformed, err)
-	}
-	t := &jwt{raw: tok, signingIn: tok[:len(h)+1+len(p)], sig: sig}
-	if err := t.parseHeader(hdr); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", errMalformed, err)
 	}
 	if err := t.parseClaims(payload); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", errMalformed, err)
 	}
 	return t, nil
+}
+
+// maxMemoHeaders bounds the header memo. Only headers of tokens whose
+// signature verified are added, so it holds what the issuers use; when it
+// fills anyway (many keys rotated through), it starts afresh.
+const maxMemoHeaders = 256
+
+// headerMemo remembers decoded JOSE headers by their base64url segment.
+// The nil memo remembers nothing.
+type headerMemo struct {
+	mu sync.RWMutex
+	m  map[string]*header
+}
+
+func (hm *headerMemo) get(seg string) *header {
+	if hm == nil {
+		return nil
+	}
+	hm.mu.RLock()
+	h := hm.m[seg]
+	hm.mu.RUnlock()
+	return h
+}
+
+// add remembers the header of a token whose signature verified.
+func (hm *headerMemo) add(seg string, h *header) {
+	if hm == nil || hm.get(seg) != nil {
+		return
+	}
+	hm.mu.Lock()
+	defer hm.mu.Unlock()
+	if hm.m == nil || len(hm.m) >= maxMemoHeaders {
+		hm.m = make(map[string]*header)
+	}
+	hm.m[strings.Clone(seg)] = h // a clone: seg pins the whole token
 }
 
 var base64URLAlphabet = func() (t [256]bool) {
@@ -110,193 +174,298 @@ func decodeSegment(seg string) ([]byte, error) {
 	return b, nil
 }
 
-// decodeObject decodes a JSON object into its members in one pass,
+// objectDecoder walks one JSON object member by member in a single pass,
 // rejecting duplicate member names at any depth (RFC 7515 §5.2 and RFC
 // 7519 §4 ask parsers to refuse them or keep the last; keeping either would
 // let two parsers read one token differently), invalid UTF-8 and trailing
 // data. It uses the jsontext tokenizer of the JSON v2 work: go-jose's JSON
 // fork also refuses duplicates, but BenchmarkVerifyMiss showed it costing a
-// third of a miss on top of the signature check.
-func decodeObject(b []byte) (map[string]jsontext.Value, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(b))
-	tok, err := dec.ReadToken()
+// third of a miss on top of the signature check. Decoders are pooled and
+// read the caller's bytes in place (a bytes.Buffer is not copied), so the
+// raw values they return are slices of the input.
+type objectDecoder struct {
+	dec     jsontext.Decoder
+	buf     bytes.Buffer
+	scratch [64]byte // escaped names are unquoted here
+}
+
+var objectDecoders = sync.Pool{New: func() any { return new(objectDecoder) }}
+
+// walkObject calls fn for each member of the object b, in order, with the
+// member's unescaped name (valid only during the call), its raw value and
+// where it sits in b.
+func walkObject(b []byte, fn func(name, value []byte, m member) error) error {
+	od := objectDecoders.Get().(*objectDecoder)
+	od.buf = *bytes.NewBuffer(b)
+	od.dec.Reset(&od.buf)
+	defer func() {
+		od.buf = bytes.Buffer{} // a pooled decoder must not keep b alive
+		od.dec.Reset(&od.buf)
+		objectDecoders.Put(od)
+	}()
+
+	tok, err := od.dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	if tok.Kind() != '{' {
+		return errors.New("not a JSON object")
+	}
+	for {
+		switch od.dec.PeekKind() {
+		case '}':
+			if _, err := od.dec.ReadToken(); err != nil {
+				return err
+			}
+			if _, err := od.dec.ReadToken(); err != io.EOF {
+				return errors.New("data after the object")
+			}
+			return nil
+		case '"':
+		default:
+			_, err := od.dec.ReadToken()
+			return fmt.Errorf("object: %v", err)
+		}
+		rawName, err := od.dec.ReadValue() // checks the name is not a duplicate
+		if err != nil {
+			return err
+		}
+		nameEnd := od.dec.InputOffset()
+		m := member{start: int32(nameEnd) - int32(len(rawName)), nameEnd: int32(nameEnd)}
+		name := rawName[1 : len(rawName)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			if name, err = jsontext.AppendUnquote(od.scratch[:0], rawName); err != nil {
+				return err
+			}
+		}
+		value, err := od.dec.ReadValue()
+		if err != nil {
+			return fmt.Errorf("member %q: %v", name, err)
+		}
+		m.end = int32(od.dec.InputOffset())
+		if err := fn(name, value, m); err != nil {
+			return err
+		}
+	}
+}
+
+func parseHeader(b []byte) (*header, error) {
+	h := new(header)
+	var hasAlg bool
+	err := walkObject(b, func(name, v []byte, _ member) error {
+		var err error
+		switch string(name) {
+		case "alg":
+			hasAlg = true
+			h.alg, err = jsonString(name, v)
+		case "kid":
+			h.kid, err = jsonString(name, v)
+		case "typ":
+			h.hasTyp = true
+			h.typ, err = jsonString(name, v)
+		// We implement no JWS extension, so any crit is one we do not
+		// understand (RFC 7515 §4.1.11). b64=false (RFC 7797) changes what
+		// the signature covers and has no place in an access token.
+		case "crit":
+			err = errors.New("crit header present")
+		case "b64":
+			err = errors.New("b64 header present")
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if tok.Kind() != '{' {
-		return nil, errors.New("not a JSON object")
+	if !hasAlg || h.alg == "" {
+		return nil, errors.New("no alg")
 	}
-	m := make(map[string]jsontext.Value, 16)
-	for {
-		switch dec.PeekKind() {
-		case '}':
-			if _, err := dec.ReadToken(); err != nil {
-				return nil, err
-			}
-			if _, err := dec.ReadToken(); err != io.EOF {
-				return nil, errors.New("data after the object")
-			}
-			return m, nil
-		case '"':
-		default:
-			_, err := dec.ReadToken()
-			return nil, fmt.Errorf("object: %v", err)
-		}
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return nil, err
-		}
-		name := tok.String() // before ReadValue voids the token
-		v, err := dec.ReadValue()
-		if err != nil {
-			return nil, fmt.Errorf("member %q: %v", name, err)
-		}
-		m[name] = v.Clone()
-	}
-}
-
-func (t *jwt) parseHeader(b []byte) error {
-	h, err := decodeObject(b)
-	if err != nil {
-		return err
-	}
-	if err := stringMember(h, "alg", &t.alg); err != nil {
-		return err
-	}
-	if t.alg == "" {
-		return errors.New("no alg")
-	}
-	if err := stringMember(h, "kid", &t.kid); err != nil {
-		return err
-	}
-	if _, ok := h["typ"]; ok {
-		t.hasTyp = true
-		if err := stringMember(h, "typ", &t.typ); err != nil {
-			return err
-		}
-	}
-	// We implement no JWS extension, so any crit is one we do not
-	// understand (RFC 7515 §4.1.11). b64=false (RFC 7797) changes what the
-	// signature covers and has no place in an access token.
-	if _, ok := h["crit"]; ok {
-		return errors.New("crit header present")
-	}
-	if _, ok := h["b64"]; ok {
-		return errors.New("b64 header present")
-	}
-	return nil
+	return h, nil
 }
 
 func (t *jwt) parseClaims(b []byte) error {
-	c, err := decodeObject(b)
+	t.payload = b
+	t.members = t.memBuf[:0]
+	var hasExp bool
+	var scp []byte
+	err := walkObject(b, func(name, v []byte, m member) error {
+		var err error
+		switch string(name) {
+		case "iss":
+			t.iss, err = jsonString(name, v)
+		case "sub":
+			t.sub, err = jsonString(name, v)
+		case "jti":
+			t.jti, err = jsonString(name, v)
+		case "client_id":
+			t.clientID, err = jsonString(name, v)
+		case "exp":
+			hasExp = true
+			t.exp, err = numericDate(name, v)
+		case "nbf":
+			t.hasNbf = true
+			t.nbf, err = numericDate(name, v)
+		case "iat":
+			t.hasIat = true
+			t.iat, err = numericDate(name, v)
+		case "aud":
+			t.aud, err = stringOrArray(name, v, false)
+		case "scope":
+			var scope []string
+			if scope, err = stringOrArray(name, v, true); err == nil {
+				t.hasScope = true
+				t.scopeArray = v[0] == '['
+				t.scope = joinScope(scope, v)
+				m.drop = t.scopeArray // answered as a space-separated string
+			}
+		case "scp":
+			scp = v
+		case "active":
+			m.drop = true // must never override our verdict
+		}
+		t.members = append(t.members, m)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	t.claims = c
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"iss", &t.iss}, {"sub", &t.sub}, {"jti", &t.jti}, {"client_id", &t.clientID}} {
-		if err := stringMember(c, f.name, f.dst); err != nil {
-			return err
-		}
 	}
 	if t.iss == "" {
 		return errors.New("no iss")
 	}
-	var hasExp bool
-	if hasExp, err = numericDate(c, "exp", &t.exp); err != nil {
-		return err
-	}
 	if !hasExp {
 		return errors.New("no exp") // RFC 9068 §2.2
 	}
-	if t.hasNbf, err = numericDate(c, "nbf", &t.nbf); err != nil {
-		return err
-	}
-	if t.hasIat, err = numericDate(c, "iat", &t.iat); err != nil {
-		return err
-	}
-	if t.aud, err = stringOrArray(c, "aud"); err != nil {
-		return err
-	}
-	scope, err := stringOrArray(c, "scope")
-	if err != nil {
-		return err
-	}
-	if raw, ok := c["scope"]; ok {
-		t.scopeArray = len(raw) > 0 && raw[0] == '['
-		t.scope = strings.Join(scope, " ")
-	} else {
-		scp, err := stringOrArray(c, "scp")
+	if scp != nil {
+		s, err := stringOrArray([]byte("scp"), scp, true)
 		if err != nil {
 			return err
 		}
-		t.scope = strings.Join(scp, " ")
+		if !t.hasScope {
+			t.scope = strings.Join(s, " ")
+		}
 	}
 	return nil
 }
 
-func stringMember(m map[string]jsontext.Value, name string, dst *string) error {
-	raw, ok := m[name]
-	if !ok {
-		return nil
+// joinScope is the scope as one space-separated string, reusing the
+// decoded string when the claim was one already.
+func joinScope(scope []string, raw []byte) string {
+	if raw[0] == '"' && len(scope) == 1 {
+		return scope[0]
 	}
-	if len(raw) == 0 || raw[0] != '"' {
-		return fmt.Errorf("%s is not a string", name)
+	return strings.Join(scope, " ")
+}
+
+// jsonString decodes a raw JSON value that must be a string.
+func jsonString(name, raw []byte) (string, error) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", fmt.Errorf("%s is not a string", name)
 	}
-	if err := jsonv2.Unmarshal(raw, dst); err != nil {
-		return fmt.Errorf("%s: %v", name, err)
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return string(s), nil // the decoder validated it: no quote, no control, valid UTF-8
 	}
-	return nil
+	u, err := jsontext.AppendUnquote(nil, raw)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", name, err)
+	}
+	return string(u), nil
 }
 
 // numericDate reads an RFC 7519 NumericDate: a JSON number of seconds,
 // possibly fractional (truncated). Strings are refused.
-func numericDate(m map[string]jsontext.Value, name string, dst *int64) (bool, error) {
-	raw, ok := m[name]
-	if !ok {
-		return false, nil
-	}
+func numericDate(name, raw []byte) (int64, error) {
 	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
-		return true, fmt.Errorf("%s is not a number", name)
+		return 0, fmt.Errorf("%s is not a number", name)
 	}
-	var f float64
-	if err := jsonv2.Unmarshal(raw, &f); err != nil {
-		return true, fmt.Errorf("%s: %v", name, err)
+	var n int64
+	if len(raw) <= 13 && raw[0] != '-' { // fast path: the usual integer seconds, no overflow possible
+		integer := true
+		for _, c := range raw {
+			if c < '0' || c > '9' {
+				integer = false
+				break
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if integer {
+			if n > 1<<40 {
+				return 0, fmt.Errorf("%s out of range", name)
+			}
+			return n, nil
+		}
 	}
-	if math.IsNaN(f) || f < 0 || f > 1<<40 {
-		return true, fmt.Errorf("%s out of range", name)
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1<<40 {
+		return 0, fmt.Errorf("%s out of range", name)
 	}
-	*dst = int64(f)
-	return true, nil
+	return int64(f), nil
 }
 
 // stringOrArray reads a member that is a string or an array of strings
-// (aud, RFC 7519 §4.1.3; scope arrays that some issuers emit; scp). A string
-// value for scope is split on spaces.
-func stringOrArray(m map[string]jsontext.Value, name string) ([]string, error) {
-	raw, ok := m[name]
-	if !ok {
-		return nil, nil
-	}
+// (aud, RFC 7519 §4.1.3; scope arrays that some issuers emit; scp). With
+// split, a string value is split on spaces (scope).
+func stringOrArray(name, raw []byte, split bool) ([]string, error) {
 	switch {
 	case len(raw) > 0 && raw[0] == '"':
-		var s string
-		if err := jsonv2.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("%s: %v", name, err)
+		s, err := jsonString(name, raw)
+		if err != nil {
+			return nil, err
 		}
-		if name == "aud" {
+		if !split {
+			return []string{s}, nil
+		}
+		if strings.IndexByte(s, ' ') < 0 && s != "" {
 			return []string{s}, nil
 		}
 		return strings.Fields(s), nil
 	case len(raw) > 0 && raw[0] == '[':
-		var a []string
-		if err := jsonv2.Unmarshal(raw, &a); err != nil {
+		a, ok := stringArray(raw)
+		if !ok {
 			return nil, fmt.Errorf("%s is not an array of strings", name)
 		}
 		return a, nil
 	default:
 		return nil, fmt.Errorf("%s is not a string or an array of strings", name)
 	}
+}
+
+// stringArray decodes raw, a JSON array the decoder has already validated,
+// when all its elements are strings.
+func stringArray(raw []byte) ([]string, bool) {
+	var a []string
+	i := 1
+	for {
+		i += skipSpace(raw[i:])
+		switch raw[i] {
+		case ']':
+			return a, true
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return nil, false
+		}
+		j := i + 1
+		for raw[j] != '"' {
+			if raw[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		s, err := jsonString(nil, raw[i:j+1])
+		if err != nil {
+			return nil, false
+		}
+		a = append(a, s)
+		i = j + 1
+	}
+}
+
+func skipSpace(b []byte) int {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }

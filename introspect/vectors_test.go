@@ -198,7 +198,7 @@ func verifySignatureOnly(ctx context.Context, v *Verifier, tok string) (Reason, 
 		return ReasonMalformed, nil
 	}
 	t := &jwt{raw: tok}
-	if err := t.parseHeader(hdr); err != nil {
+	if t.header, err = parseHeader(hdr); err != nil {
 		return ReasonMalformed, nil
 	}
 	if len(v.issuers) != 1 {

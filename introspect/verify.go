@@ -100,6 +100,8 @@ type Verifier struct {
 	realClock    bool // now is time.Now
 	log          *slog.Logger
 
+	headers headerMemo // headers of tokens that verified
+
 	verified [len(Algorithms)]atomic.Uint64
 	failures [NumReasons]atomic.Uint64
 }
@@ -262,7 +264,13 @@ func (v *Verifier) inactive(r Reason) *Entry {
 // audience and signature. It returns an Entry (active or not) or
 // ErrUndecidable; it never consults the cache or the deny-list.
 func (v *Verifier) Verify(ctx context.Context, tok string) (*Entry, error) {
-	t, err := parseJWT(tok)
+	return v.verify(ctx, tok, nil)
+}
+
+// verify is Verify for a caller that has already hashed the token: digest
+// is its SHA-256, or nil.
+func (v *Verifier) verify(ctx context.Context, tok string, digest *[32]byte) (*Entry, error) {
+	t, err := parseJWTMemo(tok, &v.headers)
 	if err != nil {
 		return v.inactive(ReasonMalformed), nil
 	}
@@ -298,7 +306,14 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Entry, error) {
 		return v.inactive(r), nil
 	}
 	v.verified[slices.Index(Algorithms[:], t.alg)].Add(1)
-	return v.activeEntry(t, is, used, gen), nil
+	v.headers.add(t.hdrSeg, t.header)
+	var d [32]byte
+	if digest != nil {
+		d = *digest
+	} else {
+		d = sha256.Sum256([]byte(tok))
+	}
+	return v.activeEntry(t, is, used, gen, d), nil
 }
 
 // checkSignature finds the issuer's keys that may have signed t and checks
@@ -405,7 +420,7 @@ func twinDigest(t *jwt) [32]byte {
 	return d
 }
 
-func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64) *Entry {
+func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64, digest [32]byte) *Entry {
 	e := &Entry{
 		active:   true,
 		iss:      is,
@@ -426,13 +441,13 @@ func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64) *Entry {
 		iat = t.iat
 	}
 	e.Token = revocation.Token{
-		Digest: sha256.Sum256([]byte(t.raw)), TwinDigest: twinDigest(t),
+		Digest: digest, TwinDigest: twinDigest(t),
 		Iss: t.iss, Jti: t.jti, Sub: t.sub, ClientID: t.clientID, Iat: iat, Exp: t.exp,
 	}
 	if len(v.claimHeaders) > 0 {
 		e.claimValues = make([]string, len(v.claimHeaders))
 		for i, name := range v.claimHeaders {
-			e.claimValues[i] = claimHeaderValue(t.claims[name])
+			e.claimValues[i] = claimHeaderValue(t.claim(name))
 		}
 	}
 	return e
