@@ -328,45 +328,37 @@ func (d *reportData) targets() []target {
 			ts = append(ts, target{what, strings.Join(hits, "; "), "—", "—", "0 allocs/op", verdict(ok), "`*.bench.txt`"})
 		}
 	}
-	// 6. miss path vs raw verify, per algorithm: in-process (the service's own
-	// Go benchmark of a miss, if it has one) and end to end (server CPU per
-	// request of a miss run, less that of a hit).
+	// 6. miss path vs raw verify, per algorithm. The verdict is in-process:
+	// BenchmarkMissPath (the service's whole verification of a new token)
+	// over BenchmarkRawVerify (the signature check alone), both on the same
+	// tokens in the same go test run. End to end, a miss also pays for an
+	// HTTP exchange that a low request rate does not amortise, so the
+	// server's CPU per miss is set against the verify-per-request baseline's
+	// on the same tokens instead.
 	for _, alg := range Algorithms {
 		what := alg + " miss path vs raw verify"
-		ours := d.find(NameOurs, "miss", alg, "closed", nil)
 		raw := d.rawVerify(alg)
-		inproc := d.goBench("BenchmarkVerifyMiss/" + alg)
-		if raw == nil || (inproc == nil && (ours == nil || ours.Server == nil)) {
-			ts = append(ts, missing(what, "≤ 1.2×"))
+		inproc := d.goBench("BenchmarkMissPath/" + alg)
+		if raw == nil || inproc == nil {
+			ts = append(ts, missing(what+" (no BenchmarkMissPath or BenchmarkRawVerify)", "≤ 1.2×"))
 			continue
 		}
-		var figs, ratios []string
-		ok, src := true, []string{"`" + raw.File + "`"}
-		if inproc != nil {
-			q := inproc.NsPerOp / raw.NsPerOp
-			figs = append(figs, fmt.Sprintf("in-process `%s` %.1f µs", inproc.Name, inproc.NsPerOp/1e3))
-			ratios = append(ratios, "in-process "+times(q))
-			ok = q <= 1.2
-			src = append(src, "`"+inproc.File+"`")
-		}
-		if ours != nil && ours.Server != nil {
-			q := ours.Server.CPUPerReq * 1e3 / raw.NsPerOp
-			fig, ratio := fmt.Sprintf("server CPU %.1f µs/req", ours.Server.CPUPerReq), "server CPU "+times(q)
-			if ourHit != nil && ourHit.Server != nil {
-				extra := ours.Server.CPUPerReq - ourHit.Server.CPUPerReq
-				qe := extra * 1e3 / raw.NsPerOp
-				fig += fmt.Sprintf(" (%.1f µs over a hit)", extra)
-				ratio += fmt.Sprintf(" (over a hit: %s)", times(qe))
-				q = qe
+		q := inproc.NsPerOp / raw.NsPerOp
+		fig := fmt.Sprintf("`%s` %.1f µs, %.0f allocs/op", inproc.Name, inproc.NsPerOp/1e3, inproc.AllocsPerOp)
+		ratio := "in-process " + times(q)
+		src := []string{"`" + inproc.File + "`"}
+		if ours := d.find(NameOurs, "miss", alg, "closed", nil); ours != nil && ours.Server != nil {
+			fig += fmt.Sprintf("; server CPU %.1f µs/req", ours.Server.CPUPerReq)
+			if base := d.find(NameNetHTTP, "miss", alg, "closed", nil); base != nil && base.Server != nil {
+				ratio += fmt.Sprintf("; server CPU per miss %s of nethttp-jwt's (%.1f µs/req)",
+					times(ours.Server.CPUPerReq/base.Server.CPUPerReq), base.Server.CPUPerReq)
+				src = append(src, sources(ours, base))
+			} else {
+				src = append(src, sources(ours))
 			}
-			figs, ratios = append(figs, fig), append(ratios, ratio)
-			if inproc == nil {
-				ok = q <= 1.2
-			}
-			src = append([]string{sources(ours, ourHit)}, src...)
 		}
-		ts = append(ts, target{what, strings.Join(figs, "; "), fmt.Sprintf("%.1f µs (BenchmarkRawVerify/%s)", raw.NsPerOp/1e3, alg),
-			strings.Join(ratios, "; "), "≤ 1.2×", verdict(ok), strings.Join(src, ", ")})
+		ts = append(ts, target{what, fig, fmt.Sprintf("%.1f µs (`BenchmarkRawVerify/%s`)", raw.NsPerOp/1e3, alg),
+			ratio, "≤ 1.2×", verdict(q <= 1.2), strings.Join(src, ", ")})
 	}
 	// 7. memory per cached token.
 	{
@@ -592,7 +584,7 @@ func BuildReport(dir string, now time.Time) (string, error) {
 	}
 
 	if len(d.benches) > 0 {
-		p("\n## Go benchmarks\n\n`BenchmarkRawVerify/ALG` is the standard library's verify of one bench token's signature (SHA-256 of the signing input and the signature check), the floor for a cache miss. Medians of the runs.\n\n| benchmark | ns/op | B/op | allocs/op | from |\n| --- | ---: | ---: | ---: | --- |\n")
+		p("\n## Go benchmarks\n\n`BenchmarkRawVerify/ALG` is the standard library's verify of a bench token's signature (SHA-256 of the signing input and the signature check), the floor for a cache miss; `BenchmarkMissPath/ALG` is the service's whole verification of the same tokens in the same run (parse, checks, signature, answer and revocation identity built). Medians of the runs.\n\n| benchmark | ns/op | B/op | allocs/op | from |\n| --- | ---: | ---: | ---: | --- |\n")
 		for _, g := range d.benches {
 			p("| %s | %s | %.0f | %.0f | `%s` |\n", g.Name, thousands(g.NsPerOp), g.BytesPerOp, g.AllocsPerOp, g.File)
 		}
