@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"hash/maphash"
 	"net/url"
+	"sync/atomic"
 )
 
 // Client is a caller of /introspect and /revoke (RFC 7662 §2.1).
@@ -23,10 +25,26 @@ type Client struct {
 type clients struct {
 	byID map[string]*Client
 	all  []*Client
+
+	// memo remembers Authorization headers that authenticated, so that a
+	// caller sending the same header on every request (all of them do) is
+	// recognised by one comparison instead of base64 and SHA-256 work: that
+	// was about 2% of a cache hit's CPU under load. Direct-mapped by a
+	// seeded hash; a slot holds one header.
+	seed maphash.Seed
+	memo [64]atomic.Pointer[authMemo]
 }
 
+type authMemo struct {
+	header []byte
+	client *Client
+}
+
+// maxMemoHeader bounds the headers remembered: real credentials are short.
+const maxMemoHeader = 256
+
 func newClients(cs []Client) *clients {
-	c := &clients{byID: make(map[string]*Client, len(cs))}
+	c := &clients{byID: make(map[string]*Client, len(cs)), seed: maphash.MakeSeed()}
 	for i := range cs {
 		cl := &cs[i]
 		c.byID[cl.ID] = cl
@@ -38,8 +56,26 @@ func newClients(cs []Client) *clients {
 // authenticate identifies the caller from an Authorization header: HTTP
 // Basic with client id and secret, or "Bearer <client secret>". It returns
 // nil when the caller is not a known client. It does not allocate for
-// well-formed headers.
+// well-formed headers it has seen before.
 func (c *clients) authenticate(h []byte) *Client {
+	if len(h) > maxMemoHeader {
+		return c.check(h)
+	}
+	slot := &c.memo[maphash.Bytes(c.seed, h)%uint64(len(c.memo))]
+	// Constant time, so that how long a wrong header takes says nothing of
+	// how much of it matched a remembered one.
+	if m := slot.Load(); m != nil && subtle.ConstantTimeCompare(m.header, h) == 1 {
+		return m.client
+	}
+	cl := c.check(h)
+	if cl != nil {
+		slot.Store(&authMemo{header: bytes.Clone(h), client: cl})
+	}
+	return cl
+}
+
+// check is authenticate without the memo.
+func (c *clients) check(h []byte) *Client {
 	scheme, cred, ok := bytes.Cut(h, []byte{' '})
 	if !ok {
 		return nil
