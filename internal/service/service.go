@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/introspectd/introspectd/internal/config"
+	"github.com/introspectd/introspectd/internal/deadline"
 	"github.com/introspectd/introspectd/internal/metrics"
 	"github.com/introspectd/introspectd/introspect"
 	"github.com/introspectd/introspectd/revocation"
@@ -228,6 +229,9 @@ func (s *Service) listen() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Lazy deadlines go on the TCP listener, under TLS, which must never see
+	// the early timeouts they absorb.
+	ln = deadline.NewListener(ln)
 	if s.cfg.TLS.CertFile != "" {
 		s.certs, err = newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.log)
 		if err != nil {

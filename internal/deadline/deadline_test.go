@@ -1,0 +1,754 @@
+package deadline
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// These tests use real TCP over 127.0.0.1 and the wall clock: deadlines live
+// in the runtime poller, which testing/synctest cannot fake. The machine is
+// shared and noisy, so a deadline must fire no earlier than asked (checked
+// exactly) and no later than slack after it.
+const slack = 2 * time.Second
+
+// none in a list of deadline offsets stands for the zero time.Time.
+const none = time.Duration(math.MinInt64)
+
+// counter counts the deadline calls that reach the connection under the
+// wrapper, so a test can tell a lazy wrapper from an eager one.
+type counter struct {
+	net.Conn
+	rd, wr atomic.Int64
+}
+
+func (c *counter) SetReadDeadline(t time.Time) error {
+	c.rd.Add(1)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *counter) SetWriteDeadline(t time.Time) error {
+	c.wr.Add(1)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// tcpPair returns both ends of a fresh TCP connection on 127.0.0.1, closed
+// at cleanup. Socket buffers are kept small (the kernel would otherwise
+// autotune the receive buffer up to tens of MB), so a peer that does not
+// read blocks a writer after a few hundred KB.
+func tcpPair(tb testing.TB) (server, client net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept() // nil on error; the dial below then fails too
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		client.Close()
+		tb.Fatal("accept failed")
+	}
+	tb.Cleanup(func() {
+		server.Close()
+		client.Close()
+	})
+	for _, c := range []net.Conn{server, client} {
+		tc := c.(*net.TCPConn)
+		if err := tc.SetReadBuffer(64 << 10); err != nil {
+			tb.Fatal(err)
+		}
+		if err := tc.SetWriteBuffer(64 << 10); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return server, client
+}
+
+// lazyPair is tcpPair with the server end wrapped, over a counter. Both ends
+// are closed after 10s, so a Read or Write that hangs fails its test instead
+// of stalling the suite.
+func lazyPair(tb testing.TB) (*conn, *counter, net.Conn) {
+	tb.Helper()
+	server, client := tcpPair(tb)
+	watchdog := time.AfterFunc(10*time.Second, func() {
+		server.Close()
+		client.Close()
+	})
+	tb.Cleanup(func() { watchdog.Stop() })
+	cnt := &counter{Conn: server}
+	return newConn(cnt), cnt, client
+}
+
+// apply sets start+d for each offset in turn (the zero time for none).
+func apply(t *testing.T, set func(time.Time) error, start time.Time, offsets []time.Duration) {
+	t.Helper()
+	for _, d := range offsets {
+		var dl time.Time
+		if d != none {
+			dl = start.Add(d)
+		}
+		if err := set(dl); err != nil {
+			t.Fatalf("set deadline %v: %v", d, err)
+		}
+	}
+}
+
+func checkTimeout(t *testing.T, err error) {
+	t.Helper()
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("got error %v, want a timeout", err)
+	}
+}
+
+// checkWhen fails unless start+want <= at <= start+want+slack.
+func checkWhen(t *testing.T, what string, start, at time.Time, want time.Duration) {
+	t.Helper()
+	if got := at.Sub(start); got < want || got > want+slack {
+		t.Fatalf("%s after %v, want in [%v, %v]", what, got, want, want+slack)
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	tests := []struct {
+		name      string
+		deadlines []time.Duration // offsets from the start, set in order
+		arms      int64           // deadline calls that reach the socket
+		peerWrite time.Duration   // when the peer sends a byte; 0 = never
+		wantErr   bool
+		at        time.Duration // when Read returns, not earlier
+	}{
+		{name: "past", deadlines: []time.Duration{-time.Second}, arms: 1, wantErr: true},
+		{name: "now", deadlines: []time.Duration{0}, arms: 1, wantErr: true},
+		{name: "tightened to past", deadlines: []time.Duration{10 * time.Second, -time.Second}, arms: 2, wantErr: true},
+		{name: "extended", deadlines: []time.Duration{50 * time.Millisecond, 300 * time.Millisecond}, arms: 1, wantErr: true, at: 300 * time.Millisecond},
+		{name: "extended after expiry", deadlines: []time.Duration{-time.Second, 300 * time.Millisecond}, arms: 1, wantErr: true, at: 300 * time.Millisecond},
+		{name: "tightened", deadlines: []time.Duration{10 * time.Second, 50 * time.Millisecond}, arms: 2, wantErr: true, at: 50 * time.Millisecond},
+		{name: "zero clears", deadlines: []time.Duration{50 * time.Millisecond, none}, arms: 1, peerWrite: 300 * time.Millisecond, at: 300 * time.Millisecond},
+		{name: "data in time", deadlines: []time.Duration{50 * time.Millisecond, time.Minute}, arms: 1, peerWrite: 300 * time.Millisecond, at: 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, cnt, peer := lazyPair(t)
+			start := time.Now()
+			apply(t, c.SetReadDeadline, start, tt.deadlines)
+			if got := cnt.rd.Load(); got != tt.arms {
+				t.Errorf("got %d SetReadDeadline calls on the socket, want %d", got, tt.arms)
+			}
+			wrote := make(chan error, 1)
+			if tt.peerWrite > 0 {
+				go func() {
+					time.Sleep(time.Until(start.Add(tt.peerWrite)))
+					_, err := peer.Write([]byte("x"))
+					wrote <- err
+				}()
+			} else {
+				wrote <- nil
+			}
+			var buf [8]byte
+			n, err := c.Read(buf[:])
+			at := time.Now()
+			if werr := <-wrote; werr != nil {
+				t.Fatalf("peer write: %v", werr)
+			}
+			if tt.wantErr {
+				checkTimeout(t, err)
+				if n != 0 {
+					t.Errorf("got n = %d with the timeout, want 0", n)
+				}
+			} else if err != nil || string(buf[:n]) != "x" {
+				t.Fatalf("got %q, %v; want \"x\", nil", buf[:n], err)
+			}
+			checkWhen(t, "Read returned", start, at, tt.at)
+		})
+	}
+}
+
+func TestWriteDeadline(t *testing.T) {
+	const size = 4 << 20 // far more than the socket buffers hold
+	tests := []struct {
+		name      string
+		deadlines []time.Duration
+		arms      int64
+		peerDrain time.Duration // when the peer starts reading; 0 = never
+		wantErr   bool
+		at        time.Duration
+	}{
+		{name: "past", deadlines: []time.Duration{-time.Second}, arms: 1, wantErr: true},
+		{name: "deadline", deadlines: []time.Duration{200 * time.Millisecond}, arms: 1, wantErr: true, at: 200 * time.Millisecond},
+		{name: "extended", deadlines: []time.Duration{50 * time.Millisecond, 300 * time.Millisecond}, arms: 1, wantErr: true, at: 300 * time.Millisecond},
+		{name: "tightened", deadlines: []time.Duration{10 * time.Second, 100 * time.Millisecond}, arms: 2, wantErr: true, at: 100 * time.Millisecond},
+		{name: "zero clears", deadlines: []time.Duration{50 * time.Millisecond, none}, arms: 1, peerDrain: 300 * time.Millisecond, at: 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, cnt, peer := lazyPair(t)
+			start := time.Now()
+			apply(t, c.SetWriteDeadline, start, tt.deadlines)
+			if got := cnt.wr.Load(); got != tt.arms {
+				t.Errorf("got %d SetWriteDeadline calls on the socket, want %d", got, tt.arms)
+			}
+			drained := make(chan error, 1)
+			if tt.peerDrain > 0 {
+				go func() {
+					time.Sleep(time.Until(start.Add(tt.peerDrain)))
+					_, err := io.CopyN(io.Discard, peer, size)
+					drained <- err
+				}()
+			}
+			n, err := c.Write(make([]byte, size))
+			at := time.Now()
+			if tt.wantErr {
+				checkTimeout(t, err)
+				if n >= size {
+					t.Errorf("got n = %d with the timeout, want < %d", n, size)
+				}
+			} else {
+				if err != nil || n != size {
+					t.Fatalf("got %d, %v; want %d, nil", n, err, size)
+				}
+				if derr := <-drained; derr != nil {
+					t.Fatalf("peer read: %v", derr)
+				}
+			}
+			checkWhen(t, "Write returned", start, at, tt.at)
+		})
+	}
+}
+
+// TestEarlyTimeoutIntegrity makes the armed deadline fire in the middle of a
+// transfer that the requested deadline allows, and checks that every byte
+// arrives once and in order.
+func TestEarlyTimeoutIntegrity(t *testing.T) {
+	const size = 8 << 20
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	// slowly copies src to dst in small chunks, so the transfer outlasts the
+	// first, short deadline.
+	slowly := func(dst io.Writer, src io.Reader) error {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	tests := []struct {
+		name string
+		// transfer runs in the test goroutine: it moves data over c (the
+		// wrapped end) and peer, and returns what arrived.
+		transfer func(c *conn, peer net.Conn) ([]byte, error)
+		arms     func(cnt *counter) int64
+	}{
+		{
+			name: "write",
+			transfer: func(c *conn, peer net.Conn) ([]byte, error) {
+				got := make(chan []byte, 1)
+				go func() {
+					var b bytes.Buffer
+					_ = slowly(&b, io.LimitReader(peer, size))
+					got <- b.Bytes()
+				}()
+				n, err := c.Write(data)
+				if err != nil {
+					return nil, fmt.Errorf("write after %d bytes: %w", n, err)
+				}
+				return <-got, nil
+			},
+			arms: func(cnt *counter) int64 { return cnt.wr.Load() },
+		},
+		{
+			name: "read",
+			transfer: func(c *conn, peer net.Conn) ([]byte, error) {
+				sent := make(chan error, 1)
+				go func() { sent <- slowly(peer, bytes.NewReader(data)) }()
+				got := make([]byte, size)
+				n, err := io.ReadFull(c, got)
+				if serr := <-sent; serr != nil {
+					return nil, fmt.Errorf("peer write: %w", serr)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("read after %d bytes: %w", n, err)
+				}
+				return got, nil
+			},
+			arms: func(cnt *counter) int64 { return cnt.rd.Load() },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, cnt, peer := lazyPair(t)
+			start := time.Now()
+			// Armed at +20ms, extended lazily to a minute: the socket times
+			// out early, mid-transfer.
+			dl := []time.Duration{20 * time.Millisecond, time.Minute}
+			apply(t, c.SetReadDeadline, start, dl)
+			apply(t, c.SetWriteDeadline, start, dl)
+			got, err := tt.transfer(c, peer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("got %d bytes that differ from the %d sent", len(got), len(data))
+			}
+			// 1 arm at +20ms, then at least 1 re-arm after it fired.
+			if got := tt.arms(cnt); got < 2 {
+				t.Errorf("got %d deadline calls on the socket, want >= 2 (the early timeout was never hit)", got)
+			}
+		})
+	}
+}
+
+// TestKick interrupts a blocked Read from another goroutine, as a server
+// shutting down does.
+func TestKick(t *testing.T) {
+	tests := []struct {
+		name      string
+		deadlines []time.Duration
+	}{
+		{name: "no deadline"},
+		{name: "far", deadlines: []time.Duration{10 * time.Second}},
+		// The socket fires at 1ms while the Read waits and is re-armed.
+		{name: "extended", deadlines: []time.Duration{time.Millisecond, 10 * time.Second}},
+		{name: "cleared", deadlines: []time.Duration{time.Millisecond, none}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, _, _ := lazyPair(t)
+			apply(t, c.SetReadDeadline, time.Now(), tt.deadlines)
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.Read(make([]byte, 1))
+				done <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("Read returned %v before the kick", err)
+			default:
+			}
+			kick := time.Now()
+			if err := c.SetReadDeadline(kick); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				checkTimeout(t, err)
+			case <-time.After(slack):
+				c.Close() // unblock the Read so the goroutine ends
+				<-done
+				t.Fatalf("Read still blocked %v after the kick", slack)
+			}
+		})
+	}
+}
+
+// TestKickRace kicks a Read at random moments around the socket's early
+// timeout, when the Read is re-arming the later deadline, so a tightening
+// racing a re-arm would be lost and the Read would hang.
+func TestKickRace(t *testing.T) {
+	c, _, _ := lazyPair(t)
+	buf := make([]byte, 1)
+	for i := range 100 {
+		now := time.Now()
+		apply(t, c.SetReadDeadline, now, []time.Duration{time.Millisecond, time.Minute})
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Read(buf)
+			done <- err
+		}()
+		time.Sleep(rand.N(3 * time.Millisecond))
+		if err := c.SetReadDeadline(time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			checkTimeout(t, err)
+		case <-time.After(slack):
+			c.Close()
+			<-done
+			t.Fatalf("iteration %d: Read still blocked %v after the kick", i, slack)
+		}
+	}
+}
+
+// TestKickDuringRearm kicks a Read at the worst moment: its socket timed out
+// early and it is re-arming the later deadline it read before the kick. The
+// kick sees the old, already passed armed deadline and leaves arming to the
+// Read, which must notice the new deadline before it blocks again.
+func TestKickDuringRearm(t *testing.T) {
+	c, cnt, _ := lazyPair(t)
+	var kicked atomic.Bool
+	c.rearmHook = func() {
+		if kicked.CompareAndSwap(false, true) {
+			if err := c.SetReadDeadline(time.Now()); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	apply(t, c.SetReadDeadline, time.Now(), []time.Duration{time.Millisecond, time.Minute})
+	start := time.Now()
+	_, err := c.Read(make([]byte, 1))
+	checkTimeout(t, err)
+	if !kicked.Load() {
+		t.Fatal("the socket never timed out early; nothing tested")
+	}
+	if d := time.Since(start); d > slack {
+		t.Errorf("Read returned %v after the kick, want within %v", d, slack)
+	}
+	// Armed at 1ms, re-armed to a minute, re-armed again to the kick.
+	if got := cnt.rd.Load(); got < 3 {
+		t.Errorf("got %d SetReadDeadline calls on the socket, want >= 3", got)
+	}
+}
+
+// TestSteadyTraffic replays fasthttp's per-request deadline calls over a
+// live connection: the socket sees each deadline once, not once per request.
+func TestSteadyTraffic(t *testing.T) {
+	const (
+		requests = 1000
+		// Long enough that nothing fires during the test.
+		idle  = 2 * time.Minute
+		read  = time.Minute
+		write = time.Minute
+	)
+	c, cnt, peer := lazyPair(t)
+	b := make([]byte, 1)
+	for i := range requests {
+		if _, err := peer.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(b); err != nil || b[0] != byte(i) {
+			t.Fatalf("request %d: got %d, %v", i, b[0], err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(read)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetWriteDeadline(time.Now().Add(write)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(peer, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Read: the first idle deadline, then the first (tighter) read one.
+	if got, want := cnt.rd.Load(), int64(2); got != want {
+		t.Errorf("got %d SetReadDeadline calls on the socket for %d requests, want %d", got, requests, want)
+	}
+	if got, want := cnt.wr.Load(), int64(1); got != want {
+		t.Errorf("got %d SetWriteDeadline calls on the socket for %d requests, want %d", got, requests, want)
+	}
+}
+
+func TestListener(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(raw)
+	defer ln.Close()
+	if got, want := ln.Addr().String(), raw.Addr().String(); got != want {
+		t.Errorf("got Addr %s, want %s", got, want)
+	}
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.(*conn); !ok {
+		t.Fatalf("got %T from Accept, want *conn", c)
+	}
+	if got, want := c.LocalAddr().String(), client.RemoteAddr().String(); got != want {
+		t.Errorf("got LocalAddr %s, want %s", got, want)
+	}
+	if got, want := c.RemoteAddr().String(), client.LocalAddr().String(); got != want {
+		t.Errorf("got RemoteAddr %s, want %s", got, want)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The armed deadline is in the future: a closed conn reports its own
+	// error, not a timeout, and a Read does not spin.
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("got Read error %v after Close, want net.ErrClosed", err)
+	}
+	if err := c.SetReadDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("got SetReadDeadline error %v after Close, want net.ErrClosed", err)
+	}
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("got Accept error %v after Close, want net.ErrClosed", err)
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
+// selfSigned returns a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "deadline test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestFasthttp runs a fasthttp.Server over the wrapped listener, plain and
+// under TLS, and checks that its timeouts still work: keep-alive survives
+// the early wake-ups, a slow client and an idle one are cut off in time.
+func TestFasthttp(t *testing.T) {
+	const (
+		readTimeout = 200 * time.Millisecond
+		idleTimeout = 400 * time.Millisecond
+	)
+	cert, pool := selfSigned(t)
+	for _, withTLS := range []bool{false, true} {
+		name := "tcp"
+		if withTLS {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln := NewListener(raw)
+			if withTLS {
+				ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			}
+			srv := &fasthttp.Server{
+				Handler:      func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") },
+				ReadTimeout:  readTimeout,
+				WriteTimeout: readTimeout,
+				IdleTimeout:  idleTimeout,
+				Logger:       quietLogger{},
+			}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := srv.ShutdownWithContext(ctx); err != nil {
+					t.Errorf("shutdown: %v", err)
+				}
+				if err := <-served; err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			})
+
+			addr := raw.Addr().String()
+			dial := func(t *testing.T) net.Conn {
+				t.Helper()
+				var c net.Conn
+				var err error
+				if withTLS {
+					c, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+				} else {
+					c, err = net.Dial("tcp", addr)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				// Bounds every client read, so a server that never closes
+				// fails the test instead of hanging it.
+				if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			get := func(c net.Conn, br *bufio.Reader) error {
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+					return err
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					return err
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					return err
+				}
+				if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+					return fmt.Errorf("got %d %q, want 200 \"ok\"", resp.StatusCode, body)
+				}
+				return nil
+			}
+			// closedAfter waits until the server closes c and returns when.
+			closedAfter := func(t *testing.T, c net.Conn) time.Time {
+				t.Helper()
+				_, err := io.Copy(io.Discard, c)
+				at := time.Now()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatal("server never closed the connection")
+				}
+				return at
+			}
+
+			t.Run("keep-alive", func(t *testing.T) {
+				c := dial(t)
+				br := bufio.NewReader(c)
+				for i := range 500 {
+					if err := get(c, br); err != nil {
+						t.Fatalf("request %d: %v", i, err)
+					}
+				}
+				// Longer than ReadTimeout and WriteTimeout, shorter than
+				// IdleTimeout: the socket's armed deadlines pass, the
+				// requested ones do not.
+				for i := range 2 {
+					time.Sleep(300 * time.Millisecond)
+					if err := get(c, br); err != nil {
+						t.Fatalf("request after pause %d: %v", i, err)
+					}
+				}
+			})
+			t.Run("slowloris", func(t *testing.T) {
+				start := time.Now()
+				c := dial(t)
+				if _, err := io.WriteString(c, "GET / HT"); err != nil {
+					t.Fatal(err)
+				}
+				checkWhen(t, "slow client cut off", start, closedAfter(t, c), readTimeout)
+			})
+			t.Run("idle", func(t *testing.T) {
+				start := time.Now()
+				c := dial(t)
+				if err := get(c, bufio.NewReader(c)); err != nil {
+					t.Fatal(err)
+				}
+				checkWhen(t, "idle connection closed", start, closedAfter(t, c), idleTimeout)
+			})
+		})
+	}
+}
+
+// BenchmarkSetReadDeadline measures the deadline calls fasthttp makes per
+// keep-alive request (idle wait, request read, response write) on a raw
+// socket and on a wrapped one. The wrapped figure is the steady state: the
+// rare arming when a deadline passes is not in it. clock is the floor both
+// share: the three time.Now calls fasthttp makes anyway.
+func BenchmarkSetReadDeadline(b *testing.B) {
+	const (
+		idle  = 120 * time.Second
+		read  = 5 * time.Second
+		write = 5 * time.Second
+	)
+	server, _ := tcpPair(b)
+	for _, bc := range []struct {
+		name string
+		c    net.Conn
+	}{
+		{"raw", server},
+		{"wrapped", newConn(server)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := bc.c
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.SetReadDeadline(time.Now().Add(idle)); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.SetReadDeadline(time.Now().Add(read)); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.SetWriteDeadline(time.Now().Add(write)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("clock", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			clockSink[0] = time.Now().Add(idle)
+			clockSink[1] = time.Now().Add(read)
+			clockSink[2] = time.Now().Add(write)
+		}
+	})
+}
+
+// clockSink keeps the compiler from dropping the clock baseline's work.
+var clockSink [3]time.Time
