@@ -12,9 +12,17 @@ import (
 
 func digest(s string) Digest { return sha256.Sum256([]byte(s)) }
 
-func newTest(t testing.TB) *Cache[string] {
+// val is a test value: an answer and the digest it is stored under.
+type val struct {
+	d Digest
+	s string
+}
+
+func (v *val) CacheDigest() *Digest { return &v.d }
+
+func newTest(t testing.TB) *Cache[*val] {
 	t.Helper()
-	c, err := New[string](Config{MaxBytes: 1 << 20})
+	c, err := New[*val](Config{MaxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,17 +33,17 @@ func newTest(t testing.TB) *Cache[string] {
 func TestGetSet(t *testing.T) {
 	c := newTest(t)
 	a, b := digest("a"), digest("b")
-	if !c.Set(&a, "answer-a", 10, time.Minute) {
+	if !c.Set(&val{a, "answer-a"}, 10, time.Minute) {
 		t.Fatal("Set dropped")
 	}
 	c.Wait()
-	if v, ok := c.Get(&a); !ok || v != "answer-a" {
-		t.Fatalf("Get(a) = %q, %v; want answer-a", v, ok)
+	if v, ok := c.Get(&a); !ok || v.s != "answer-a" {
+		t.Fatalf("Get(a) = %v, %v; want answer-a", v, ok)
 	}
 	if _, ok := c.Get(&b); ok {
 		t.Fatal("Get(b) hit")
 	}
-	if c.Set(&b, "x", 10, 0) {
+	if c.Set(&val{b, "x"}, 10, 0) {
 		t.Fatal("Set with ttl 0 stored")
 	}
 }
@@ -47,25 +55,25 @@ func TestCollisionNeverServesOtherToken(t *testing.T) {
 	c := newTest(t)
 	c.collide = true
 	a, b := digest("token-a"), digest("token-b")
-	c.Set(&a, "answer-a", 10, time.Minute)
+	c.Set(&val{a, "answer-a"}, 10, time.Minute)
 	c.Wait()
 	if v, ok := c.Get(&b); ok {
-		t.Fatalf("Get(b) = %q: served token a's answer for token b", v)
+		t.Fatalf("Get(b) = %q: served token a's answer for token b", v.s)
 	}
-	c.Set(&b, "answer-b", 10, time.Minute)
+	c.Set(&val{b, "answer-b"}, 10, time.Minute)
 	c.Wait()
-	if v, ok := c.Get(&a); ok && v != "answer-a" {
-		t.Fatalf("Get(a) = %q after b overwrote the slot", v)
+	if v, ok := c.Get(&a); ok && v.s != "answer-a" {
+		t.Fatalf("Get(a) = %q after b overwrote the slot", v.s)
 	}
-	if v, ok := c.Get(&b); ok && v != "answer-b" {
-		t.Fatalf("Get(b) = %q", v)
+	if v, ok := c.Get(&b); ok && v.s != "answer-b" {
+		t.Fatalf("Get(b) = %q", v.s)
 	}
 }
 
 func TestTTL(t *testing.T) {
 	c := newTest(t)
 	a := digest("a")
-	c.Set(&a, "v", 10, 50*time.Millisecond)
+	c.Set(&val{a, "v"}, 10, 50*time.Millisecond)
 	c.Wait()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -89,13 +97,13 @@ func TestDoSharesOneCall(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := c.Do(&d, func() (string, error) {
+			v, err := c.Do(&d, func() (*val, error) {
 				calls.Add(1)
 				<-release
-				return "v", nil
+				return &val{d, "v"}, nil
 			})
-			if err != nil || v != "v" {
-				t.Errorf("Do = %q, %v", v, err)
+			if err != nil || v.s != "v" {
+				t.Errorf("Do = %v, %v", v, err)
 			}
 		}()
 	}
@@ -106,20 +114,20 @@ func TestDoSharesOneCall(t *testing.T) {
 		t.Fatalf("fn ran %d times, want 1", n)
 	}
 	boom := errors.New("boom")
-	if _, err := c.Do(&d, func() (string, error) { return "", boom }); !errors.Is(err, boom) {
+	if _, err := c.Do(&d, func() (*val, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("Do error = %v", err)
 	}
 }
 
 func TestBoundedByMaxBytes(t *testing.T) {
-	c, err := New[string](Config{MaxBytes: 100_000, AvgEntryBytes: 1000})
+	c, err := New[*val](Config{MaxBytes: 100_000, AvgEntryBytes: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	for i := range 2000 {
 		d := digest(fmt.Sprint(i))
-		c.Set(&d, "v", 1000, time.Hour)
+		c.Set(&val{d, "v"}, 1000, time.Hour)
 	}
 	c.Wait()
 	if got := c.Stats().CostBytes; got > 100_000 {
@@ -130,7 +138,7 @@ func TestBoundedByMaxBytes(t *testing.T) {
 func BenchmarkGetHit(b *testing.B) {
 	c := newTest(b)
 	d := digest("a")
-	c.Set(&d, "v", 10, time.Hour)
+	c.Set(&val{d, "v"}, 10, time.Hour)
 	c.Wait()
 	b.ReportAllocs()
 	for b.Loop() {

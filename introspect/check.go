@@ -103,11 +103,12 @@ func (c *Checker) miss(ctx context.Context, tok []byte, d cache.Digest) (*Entry,
 			return nil, err
 		}
 		switch {
-		case e.active:
+		case e.active: // verify filled in e.Token.Digest from d
 			ttl := time.Until(time.Unix(e.notAfter, 0))
-			c.pos.Set(&d, e, e.cost(), ttl)
-		case e.iss != nil: // a cacheable negative (bad signature)
-			c.neg.Set(&d, e, 64, c.negTTL)
+			c.pos.Set(e, e.cost(), ttl)
+		case e.iss != nil: // a cacheable negative (bad signature), a fresh entry
+			e.Token.Digest = d
+			c.neg.Set(e, 64, c.negTTL)
 		}
 		return e, nil
 	})

@@ -52,6 +52,9 @@ var inactiveEntries = func() (es [NumReasons]*Entry) {
 	return es
 }()
 
+// CacheDigest is the SHA-256 of the token, under which the cache holds e.
+func (e *Entry) CacheDigest() *[32]byte { return &e.Token.Digest }
+
 // Active reports whether the token was active when verified.
 func (e *Entry) Active() bool { return e.active }
 

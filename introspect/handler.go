@@ -243,7 +243,7 @@ func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, cl *Client, start 
 }
 
 func (h *Handler) introspect(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := requestStart(ctx)
 	cl, ok := h.caller(ctx, EndpointIntrospect, start)
 	if !ok {
 		return
@@ -274,7 +274,7 @@ var (
 
 // authz is forward authentication: may the original request pass?
 func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := requestStart(ctx)
 	tok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if len(tok) == 0 {
 		h.deny(ctx, challengeMissing, OutcomeUnauthorized, start)
@@ -399,7 +399,7 @@ func hasScopes(have string, need []string) bool {
 // events are stored. Tokens that are not active here need nothing and get
 // the same empty 200, as the RFC asks for unknown tokens.
 func (h *Handler) revoke(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := requestStart(ctx)
 	if _, ok := h.caller(ctx, EndpointRevoke, start); !ok {
 		return
 	}
@@ -454,4 +454,14 @@ func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
+}
+
+// requestStart is when fasthttp began serving the request, read from its
+// clock reading rather than a new one: reading the clock costs tens of
+// nanoseconds in a virtual machine, and a hit is only a microsecond.
+func requestStart(ctx *fasthttp.RequestCtx) time.Time {
+	if t := ctx.Time(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
 }
