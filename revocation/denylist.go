@@ -21,7 +21,15 @@ const DefaultMaxTokenLifetime = 24 * time.Hour
 // exported fields MUST NOT change after first use. It is safe for concurrent
 // use by [DenyList.Revoked].
 type Token struct {
-	Digest     [32]byte // SHA-256 of the token string as presented
+	Digest [32]byte // SHA-256 of the token string as presented
+
+	// clean is the epoch of the deny-list at which this token was last found
+	// clean; 0 means never. Epochs are unique across all deny-lists of the
+	// process, so a memo never carries over from one list to another. It
+	// sits next to Digest so that a cache hit, which reads both, touches
+	// one cache line fewer.
+	clean atomic.Uint64
+
 	TwinDigest [32]byte // SHA-256 of the token's ECDSA twin (s -> n-s); all zero when none
 	Iss        string
 	Jti        string // empty when the token has none
@@ -29,11 +37,6 @@ type Token struct {
 	ClientID   string // empty when the token has none
 	Iat        int64  // unix seconds; 0 when absent (then it counts as issued before any not_before)
 	Exp        int64  // unix seconds; 0 when absent; informational, the check does not use it
-
-	// clean is the epoch of the deny-list at which this token was last found
-	// clean; 0 means never. Epochs are unique across all deny-lists of the
-	// process, so a memo never carries over from one list to another.
-	clean atomic.Uint64
 }
 
 // NewToken returns a [Token] with the given fields.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // clock is an injectable clock for deny-list tests.
@@ -292,5 +293,14 @@ func TestDenyListConcurrent(t *testing.T) {
 		if !d.Revoked(tok) {
 			t.Fatalf("token %d not revoked", i)
 		}
+	}
+}
+
+// TestTokenLayout pins clean right after Digest: a cache hit reads both,
+// and next to each other they share a cache line.
+func TestTokenLayout(t *testing.T) {
+	var tok Token
+	if got := unsafe.Offsetof(tok.clean); got != unsafe.Offsetof(tok.Digest)+32 {
+		t.Fatalf("Token.clean at offset %d, want right after Digest", got)
 	}
 }
