@@ -32,6 +32,10 @@ import (
 // exactly) and no later than slack after it.
 const slack = 2 * time.Second
 
+// far are timeouts that never fire during a test: the connection's own
+// deadlines are armed but the caller's are the effective ones.
+var far = Timeouts{Read: time.Minute, Write: time.Minute, Idle: time.Minute}
+
 // none in a list of deadline offsets stands for the zero time.Time.
 const none = time.Duration(math.MinInt64)
 
@@ -93,10 +97,10 @@ func tcpPair(tb testing.TB) (server, client net.Conn) {
 	return server, client
 }
 
-// lazyPair is tcpPair with the server end wrapped, over a counter. Both ends
+// lazyPair is tcpPair with the server end wrapped with t, over a counter. Both ends
 // are closed after 10s, so a Read or Write that hangs fails its test instead
 // of stalling the suite.
-func lazyPair(tb testing.TB) (*conn, *counter, net.Conn) {
+func lazyPair(tb testing.TB, t Timeouts) (*conn, *counter, net.Conn) {
 	tb.Helper()
 	server, client := tcpPair(tb)
 	watchdog := time.AfterFunc(10*time.Second, func() {
@@ -105,7 +109,7 @@ func lazyPair(tb testing.TB) (*conn, *counter, net.Conn) {
 	})
 	tb.Cleanup(func() { watchdog.Stop() })
 	cnt := &counter{Conn: server}
-	return newConn(cnt), cnt, client
+	return newConn(cnt, t), cnt, client
 }
 
 // apply sets start+d for each offset in turn (the zero time for none).
@@ -159,7 +163,7 @@ func TestReadDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, cnt, peer := lazyPair(t)
+			c, cnt, peer := lazyPair(t, Timeouts{})
 			start := time.Now()
 			apply(t, c.SetReadDeadline, start, tt.deadlines)
 			if got := cnt.rd.Load(); got != tt.arms {
@@ -213,7 +217,7 @@ func TestWriteDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, cnt, peer := lazyPair(t)
+			c, cnt, peer := lazyPair(t, Timeouts{})
 			start := time.Now()
 			apply(t, c.SetWriteDeadline, start, tt.deadlines)
 			if got := cnt.wr.Load(); got != tt.arms {
@@ -314,13 +318,17 @@ func TestEarlyTimeoutIntegrity(t *testing.T) {
 				}
 				return got, nil
 			},
-			arms: func(cnt *counter) int64 { return cnt.rd.Load() },
+			// Less the arming of the connection's own read deadline when it
+			// was wrapped.
+			arms: func(cnt *counter) int64 { return cnt.rd.Load() - 1 },
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, cnt, peer := lazyPair(t)
+			// The connection's own timeouts are on but far: the caller's
+			// deadlines below are the effective ones.
+			c, cnt, peer := lazyPair(t, far)
 			start := time.Now()
 			// Armed at +20ms, extended lazily to a minute: the socket times
 			// out early, mid-transfer.
@@ -358,7 +366,7 @@ func TestKick(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, _, _ := lazyPair(t)
+			c, _, _ := lazyPair(t, far)
 			apply(t, c.SetReadDeadline, time.Now(), tt.deadlines)
 			done := make(chan error, 1)
 			go func() {
@@ -391,7 +399,7 @@ func TestKick(t *testing.T) {
 // timeout, when the Read is re-arming the later deadline, so a tightening
 // racing a re-arm would be lost and the Read would hang.
 func TestKickRace(t *testing.T) {
-	c, _, _ := lazyPair(t)
+	c, _, _ := lazyPair(t, far)
 	buf := make([]byte, 1)
 	for i := range 100 {
 		now := time.Now()
@@ -421,7 +429,7 @@ func TestKickRace(t *testing.T) {
 // kick sees the old, already passed armed deadline and leaves arming to the
 // Read, which must notice the new deadline before it blocks again.
 func TestKickDuringRearm(t *testing.T) {
-	c, cnt, _ := lazyPair(t)
+	c, cnt, _ := lazyPair(t, Timeouts{})
 	var kicked atomic.Bool
 	c.rearmHook = func() {
 		if kicked.CompareAndSwap(false, true) {
@@ -456,7 +464,7 @@ func TestSteadyTraffic(t *testing.T) {
 		read  = time.Minute
 		write = time.Minute
 	)
-	c, cnt, peer := lazyPair(t)
+	c, cnt, peer := lazyPair(t, Timeouts{})
 	b := make([]byte, 1)
 	for i := range requests {
 		if _, err := peer.Write([]byte{byte(i)}); err != nil {
@@ -495,7 +503,7 @@ func TestListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := NewListener(raw)
+	ln := NewListener(raw, Timeouts{})
 	defer ln.Close()
 	if got, want := ln.Addr().String(), raw.Addr().String(); got != want {
 		t.Errorf("got Addr %s, want %s", got, want)
@@ -573,13 +581,192 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// TestFasthttp runs a fasthttp.Server over the wrapped listener, plain and
-// under TLS, and checks that its timeouts still work: keep-alive survives
-// the early wake-ups, a slow client and an idle one are cut off in time.
+// checkAround fails unless start+want-tick <= at <= start+want+slack: for the
+// connection's own timeouts, measured on a clock up to a tick behind.
+func checkAround(t *testing.T, what string, start, at time.Time, want time.Duration) {
+	t.Helper()
+	if got := at.Sub(start); got < want-tick || got > want+slack {
+		t.Fatalf("%s after %v, want in [%v, %v]", what, got, want-tick, want+slack)
+	}
+}
+
+// drip writes b to c one byte every 50ms until done, c fails or b ends, and
+// reports when it wrote the first byte.
+func drip(c net.Conn, b []byte, done <-chan struct{}) <-chan time.Time {
+	first := make(chan time.Time, 1)
+	go func() {
+		defer close(first)
+		for i := range b {
+			if i == 0 {
+				// Before the write: the server cannot see the byte earlier.
+				first <- time.Now()
+			}
+			if _, err := c.Write(b[i : i+1]); err != nil {
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return first
+}
+
+// TestOwnTimeouts drives a wrapped connection through the request/response
+// alternation and checks which of its own deadlines applies when.
+func TestOwnTimeouts(t *testing.T) {
+	const (
+		read  = 200 * time.Millisecond
+		idle  = 400 * time.Millisecond
+		write = 200 * time.Millisecond
+	)
+	// respond plays one request and its response, leaving c idle.
+	respond := func(t *testing.T, c *conn, peer net.Conn) {
+		t.Helper()
+		b := make([]byte, 1)
+		if _, err := peer.Write([]byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("a")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(peer, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		// run returns when the timed period started and the error that
+		// ended it.
+		run  func(t *testing.T, c *conn, peer net.Conn) (time.Time, error)
+		want time.Duration
+	}{
+		{
+			name: "silent new connection",
+			run: func(t *testing.T, c *conn, _ net.Conn) (time.Time, error) {
+				// The deadline was set in lazyPair, before this start.
+				start := time.Now()
+				_, err := c.Read(make([]byte, 1))
+				return start, err
+			},
+			// Just under read: lazyPair wrapped the connection before start.
+			want: read - tick,
+		},
+		{
+			name: "idle",
+			run: func(t *testing.T, c *conn, peer net.Conn) (time.Time, error) {
+				start := time.Now()
+				respond(t, c, peer)
+				_, err := c.Read(make([]byte, 1))
+				return start, err
+			},
+			want: idle,
+		},
+		{
+			name: "slow drip after a response",
+			run: func(t *testing.T, c *conn, peer net.Conn) (time.Time, error) {
+				respond(t, c, peer)
+				done := make(chan struct{})
+				defer close(done)
+				first := drip(peer, make([]byte, 100), done)
+				b := make([]byte, 64)
+				got := 0
+				for {
+					n, err := c.Read(b)
+					got += n
+					if err != nil {
+						if got < 2 {
+							t.Errorf("read %d bytes before the timeout, want >= 2 (reads did not complete)", got)
+						}
+						return <-first, err
+					}
+				}
+			},
+			want: read,
+		},
+		{
+			// Below TLS a write may be the handshake or a KeyUpdate, not a
+			// response: the request's deadline stays. A byte sent after it
+			// but before the idle deadline must not be read.
+			name: "write below TLS",
+			run: func(t *testing.T, c *conn, peer net.Conn) (time.Time, error) {
+				c.underTLS = true
+				start := time.Now()
+				if _, err := c.Write([]byte("a")); err != nil {
+					t.Fatal(err)
+				}
+				timer := time.AfterFunc(300*time.Millisecond, func() { _, _ = peer.Write([]byte("q")) })
+				defer timer.Stop()
+				_, err := c.Read(make([]byte, 1))
+				return start, err
+			},
+			want: read - tick, // from lazyPair's wrapping, just before start
+		},
+		{
+			name: "caller's earlier deadline",
+			run: func(t *testing.T, c *conn, _ net.Conn) (time.Time, error) {
+				start := time.Now()
+				if err := c.SetReadDeadline(start.Add(50 * time.Millisecond)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := c.Read(make([]byte, 1))
+				return start, err
+			},
+			want: 50*time.Millisecond + tick, // exact, not on the coarse clock
+		},
+		{
+			name: "caller's later deadline",
+			run: func(t *testing.T, c *conn, peer net.Conn) (time.Time, error) {
+				start := time.Now()
+				respond(t, c, peer)
+				if err := c.SetReadDeadline(start.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := c.Read(make([]byte, 1))
+				return start, err
+			},
+			want: idle,
+		},
+		{
+			name: "write",
+			run: func(t *testing.T, c *conn, _ net.Conn) (time.Time, error) {
+				start := time.Now()
+				_, err := c.Write(make([]byte, 4<<20)) // the peer never reads
+				return start, err
+			},
+			want: write,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, _, peer := lazyPair(t, Timeouts{Read: read, Write: write, Idle: idle})
+			start, err := tt.run(t, c, peer)
+			at := time.Now()
+			checkTimeout(t, err)
+			checkAround(t, "timed out", start, at, tt.want)
+		})
+	}
+}
+
+// bigBody is what the /big handler answers: far more than the socket buffers
+// of both ends hold.
+var bigBody = make([]byte, 16<<20)
+
+// TestFasthttp runs a fasthttp.Server with no timeouts of its own over the
+// wrapped listener, plain and under TLS, and checks that the wrapper's
+// timeouts do fasthttp's job: keep-alive works, and slow, idle, silent and
+// non-reading clients are cut off in time.
 func TestFasthttp(t *testing.T) {
 	const (
-		readTimeout = 200 * time.Millisecond
-		idleTimeout = 400 * time.Millisecond
+		readTimeout  = 200 * time.Millisecond
+		writeTimeout = 200 * time.Millisecond
+		idleTimeout  = 400 * time.Millisecond
 	)
 	cert, pool := selfSigned(t)
 	for _, withTLS := range []bool{false, true} {
@@ -589,54 +776,86 @@ func TestFasthttp(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			raw, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln := NewListener(raw)
-			if withTLS {
-				ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-			}
-			srv := &fasthttp.Server{
-				Handler:      func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") },
-				ReadTimeout:  readTimeout,
-				WriteTimeout: readTimeout,
-				IdleTimeout:  idleTimeout,
-				Logger:       quietLogger{},
-			}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ln) }()
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := srv.ShutdownWithContext(ctx); err != nil {
-					t.Errorf("shutdown: %v", err)
-				}
-				if err := <-served; err != nil {
-					t.Errorf("serve: %v", err)
-				}
-			})
-
-			addr := raw.Addr().String()
-			dial := func(t *testing.T) net.Conn {
-				t.Helper()
-				var c net.Conn
-				var err error
-				if withTLS {
-					c, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-				} else {
-					c, err = net.Dial("tcp", addr)
-				}
+			// serve starts a server for one subtest and returns a dialer and
+			// the times the server closed connections.
+			serve := func(t *testing.T) (func(t *testing.T) net.Conn, <-chan time.Time) {
+				raw, err := net.Listen("tcp", "127.0.0.1:0")
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { c.Close() })
-				// Bounds every client read, so a server that never closes
-				// fails the test instead of hanging it.
-				if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-					t.Fatal(err)
+				to := Timeouts{Read: readTimeout, Write: writeTimeout, Idle: idleTimeout}
+				var ln net.Listener
+				if withTLS {
+					ln = NewTLSListener(raw, to, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+				} else {
+					ln = NewListener(raw, to)
 				}
-				return c
+				closed := make(chan time.Time, 16)
+				srv := &fasthttp.Server{
+					Handler: func(ctx *fasthttp.RequestCtx) {
+						if string(ctx.Path()) == "/big" {
+							ctx.SetBody(bigBody)
+							return
+						}
+						if ctx.IsTLS() != withTLS {
+							ctx.Error("IsTLS wrong", fasthttp.StatusInternalServerError)
+							return
+						}
+						ctx.SetBodyString("ok")
+					},
+					ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+						if s == fasthttp.StateClosed {
+							select {
+							case closed <- time.Now():
+							default:
+							}
+						}
+					},
+					CloseOnShutdown: true,
+					Logger:          quietLogger{},
+				}
+				served := make(chan error, 1)
+				go func() { served <- srv.Serve(ln) }()
+				t.Cleanup(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					if err := srv.ShutdownWithContext(ctx); err != nil {
+						t.Errorf("shutdown: %v", err)
+					}
+					if err := <-served; err != nil {
+						t.Errorf("serve: %v", err)
+					}
+				})
+				addr := raw.Addr().String()
+				dial := func(t *testing.T) net.Conn {
+					t.Helper()
+					tc, err := net.Dial("tcp", addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Small, so a client that does not read stalls the
+					// server's writes.
+					if err := tc.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+						t.Fatal(err)
+					}
+					c := tc
+					if withTLS {
+						c = tls.Client(tc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+					}
+					t.Cleanup(func() { c.Close() })
+					// Bounds every client read, so a server that never closes
+					// fails the test instead of hanging it.
+					if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+						t.Fatal(err)
+					}
+					if withTLS {
+						if err := c.(*tls.Conn).Handshake(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					return c
+				}
+				return dial, closed
 			}
 			get := func(c net.Conn, br *bufio.Reader) error {
 				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
@@ -667,17 +886,22 @@ func TestFasthttp(t *testing.T) {
 				return at
 			}
 
+			// The subtests run one at a time: with 200ms timeouts, a dozen
+			// TLS handshakes and transfers at once under -race on a small
+			// shared machine miss them for real.
 			t.Run("keep-alive", func(t *testing.T) {
+				dial, _ := serve(t)
 				c := dial(t)
 				br := bufio.NewReader(c)
+				last := time.Now()
 				for i := range 500 {
 					if err := get(c, br); err != nil {
-						t.Fatalf("request %d: %v", i, err)
+						t.Fatalf("request %d, %v after the previous one: %v", i, time.Since(last), err)
 					}
+					last = time.Now()
 				}
-				// Longer than ReadTimeout and WriteTimeout, shorter than
-				// IdleTimeout: the socket's armed deadlines pass, the
-				// requested ones do not.
+				// Longer than the read and write timeouts, shorter than the
+				// idle one: only the idle one applies between requests.
 				for i := range 2 {
 					time.Sleep(300 * time.Millisecond)
 					if err := get(c, br); err != nil {
@@ -686,21 +910,118 @@ func TestFasthttp(t *testing.T) {
 				}
 			})
 			t.Run("slowloris", func(t *testing.T) {
+				dial, _ := serve(t)
 				start := time.Now()
 				c := dial(t)
 				if _, err := io.WriteString(c, "GET / HT"); err != nil {
 					t.Fatal(err)
 				}
-				checkWhen(t, "slow client cut off", start, closedAfter(t, c), readTimeout)
+				checkAround(t, "slow client cut off", start, closedAfter(t, c), readTimeout)
 			})
+			// A request dripped a byte every 50ms: each read completes at
+			// once, but the whole request must arrive within the read timeout
+			// of its first byte. 100 bytes would take 5s.
+			req := "GET / HTTP/1.1\r\nHost: test\r\nX-Pad: " + string(bytes.Repeat([]byte("a"), 60)) + "\r\n\r\n"
+			for _, after := range []bool{false, true} {
+				name := "slow drip"
+				if after {
+					name += " after a response"
+				}
+				t.Run(name, func(t *testing.T) {
+					dial, _ := serve(t)
+					// A new connection's window opens at accept (under TLS
+					// the handshake takes part of it), a keep-alive one's at
+					// the first byte.
+					start := time.Now()
+					c := dial(t)
+					br := bufio.NewReader(c)
+					if after {
+						if err := get(c, br); err != nil {
+							t.Fatal(err)
+						}
+					}
+					done := make(chan struct{})
+					defer close(done)
+					first := drip(c, []byte(req), done)
+					at := closedAfter(t, c)
+					if after {
+						var ok bool
+						if start, ok = <-first; !ok {
+							t.Fatal("no byte dripped")
+						}
+					}
+					checkAround(t, "dripping client cut off", start, at, readTimeout)
+				})
+			}
 			t.Run("idle", func(t *testing.T) {
-				start := time.Now()
+				dial, _ := serve(t)
 				c := dial(t)
-				if err := get(c, bufio.NewReader(c)); err != nil {
+				br := bufio.NewReader(c)
+				if err := get(c, br); err != nil {
 					t.Fatal(err)
 				}
-				checkWhen(t, "idle connection closed", start, closedAfter(t, c), idleTimeout)
+				start := time.Now()
+				checkAround(t, "idle connection closed", start, closedAfter(t, c), idleTimeout)
 			})
+			t.Run("silent", func(t *testing.T) {
+				dial, _ := serve(t)
+				start := time.Now()
+				c := dial(t) // under TLS, the handshake counts
+				checkAround(t, "silent connection closed", start, closedAfter(t, c), readTimeout)
+			})
+			t.Run("write", func(t *testing.T) {
+				dial, closed := serve(t)
+				c := dial(t)
+				// Never read: the server's write of the 16MB answer stalls.
+				start := time.Now()
+				if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case at := <-closed:
+					// Closed means the goroutine serving the connection
+					// returned.
+					checkAround(t, "stalled response cut off", start, at, writeTimeout)
+				case <-time.After(writeTimeout + slack):
+					t.Fatalf("server still writing %v after the request", writeTimeout+slack)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkCycle measures a keep-alive request's read and response write on
+// a real connection pair (the peer's write and read included), on a raw
+// socket and on a wrapped one with its timeouts on: the difference is the
+// wrapper's per-request cost.
+func BenchmarkCycle(b *testing.B) {
+	server, client := tcpPair(b)
+	for _, bc := range []struct {
+		name string
+		c    net.Conn
+	}{
+		{"raw", server},
+		{"wrapped", newConn(server, Timeouts{Read: 5 * time.Second, Write: 5 * time.Second, Idle: 120 * time.Second})},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := bc.c
+			buf := make([]byte, 64)
+			req, resp := []byte("q"), []byte("a")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := client.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Read(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Write(resp); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := client.Read(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
@@ -722,7 +1043,7 @@ func BenchmarkSetReadDeadline(b *testing.B) {
 		c    net.Conn
 	}{
 		{"raw", server},
-		{"wrapped", newConn(server)},
+		{"wrapped", newConn(server, Timeouts{})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			c := bc.c

@@ -186,12 +186,15 @@ func (s *Service) build(startCtx, ctx context.Context, cfg *config.Config, opts 
 	}
 	hc := cfg.HTTP
 	s.srv = &fasthttp.Server{
-		Handler:                      handler,
-		ErrorHandler:                 introspect.ErrorHandler,
-		Name:                         "introspectd",
-		ReadTimeout:                  hc.ReadTimeout.D(),
-		WriteTimeout:                 hc.WriteTimeout.D(),
-		IdleTimeout:                  hc.IdleTimeout.D(),
+		Handler:      handler,
+		ErrorHandler: introspect.ErrorHandler,
+		Name:         "introspectd",
+		// The listener enforces the read, write and idle timeouts on a
+		// coarse clock (see listen): with them at zero here fasthttp makes
+		// no time.Now and deadline calls per request.
+		ReadTimeout:                  0,
+		WriteTimeout:                 0,
+		IdleTimeout:                  0,
 		MaxRequestBodySize:           hc.MaxBodyBytes,
 		ReadBufferSize:               hc.MaxHeaderBytes,
 		Concurrency:                  hc.Concurrency,
@@ -229,19 +232,24 @@ func (s *Service) listen() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	// Lazy deadlines go on the TCP listener, under TLS, which must never see
-	// the early timeouts they absorb.
-	ln = deadline.NewListener(ln)
+	// The HTTP timeouts are enforced by the listener, not fasthttp (whose
+	// own are zero). Under TLS it must sit both below TLS (which must never
+	// see the early timeouts of its lazy deadlines) and above it (only
+	// application writes count as responses), hence NewTLSListener.
+	hc := s.cfg.HTTP
+	to := deadline.Timeouts{Read: hc.ReadTimeout.D(), Write: hc.WriteTimeout.D(), Idle: hc.IdleTimeout.D()}
 	if s.cfg.TLS.CertFile != "" {
 		s.certs, err = newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.log)
 		if err != nil {
 			_ = ln.Close() // never served: nothing in flight
 			return err
 		}
-		ln = tls.NewListener(ln, &tls.Config{
+		ln = deadline.NewTLSListener(ln, to, &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: s.certs.get,
 		})
+	} else {
+		ln = deadline.NewListener(ln, to)
 	}
 	s.ln = ln
 	return nil
