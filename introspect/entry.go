@@ -108,33 +108,19 @@ func encodeAnswer(t *jwt) []byte {
 	return append(b, '}')
 }
 
-// claim returns the raw value of the claim named name, nil when the token
-// has none. Names with escapes are compared unescaped.
+// claim returns the raw value of the claim named name (names compared
+// unescaped), nil when the token has none. Only /authz claim headers need
+// it, once per verified token, so it walks the payload again rather than
+// keep every member's name.
 func (t *jwt) claim(name string) []byte {
-	for _, m := range t.members {
-		raw := t.payload[m.start:m.nameEnd]
-		n := raw[1 : len(raw)-1]
-		if bytes.IndexByte(n, '\\') >= 0 {
-			var err error
-			if n, err = jsontext.AppendUnquote(nil, raw); err != nil {
-				continue
-			}
+	var found []byte
+	_ = walkObject(t.payload, func(n, v []byte, _ member) error { // parsed once already: no error
+		if found == nil && string(n) == name {
+			found = v
 		}
-		if string(n) == name {
-			v := t.payload[m.nameEnd:m.end]
-			return v[skipSpaceColon(v):]
-		}
-	}
-	return nil
-}
-
-// skipSpaceColon skips the whitespace and colon between a name and its value.
-func skipSpaceColon(b []byte) int {
-	i := 0
-	for i < len(b) && (b[i] == ':' || b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
+		return nil
+	})
+	return found
 }
 
 // headerValue makes a claim safe to send as an HTTP header value: control

@@ -59,12 +59,11 @@ type header struct {
 	hasTyp bool
 }
 
-// member locates `"name":value` in the payload: the raw (still quoted and
-// escaped) name is payload[start:nameEnd] and the whole member, value
-// included, is payload[start:end].
+// member locates `"name":value`, the whole member as the token spells it,
+// at payload[start:end].
 type member struct {
-	start, nameEnd, end int32
-	drop                bool // not copied into the answer
+	start, end int32
+	drop       bool // not copied into the answer
 }
 
 // parseJWT decodes a compact JWS strictly: exactly three segments of
@@ -191,6 +190,14 @@ type objectDecoder struct {
 
 var objectDecoders = sync.Pool{New: func() any { return new(objectDecoder) }}
 
+// release returns od to the pool without a reference to what it read: a
+// pooled decoder must not keep a token's bytes alive.
+func (od *objectDecoder) release() {
+	od.buf = bytes.Buffer{}
+	od.dec.Reset(&od.buf)
+	objectDecoders.Put(od)
+}
+
 // walkObject calls fn for each member of the object b, in order, with the
 // member's unescaped name (valid only during the call), its raw value and
 // where it sits in b.
@@ -198,11 +205,7 @@ func walkObject(b []byte, fn func(name, value []byte, m member) error) error {
 	od := objectDecoders.Get().(*objectDecoder)
 	od.buf = *bytes.NewBuffer(b)
 	od.dec.Reset(&od.buf)
-	defer func() {
-		od.buf = bytes.Buffer{} // a pooled decoder must not keep b alive
-		od.dec.Reset(&od.buf)
-		objectDecoders.Put(od)
-	}()
+	defer od.release()
 
 	tok, err := od.dec.ReadToken()
 	if err != nil {
@@ -231,7 +234,7 @@ func walkObject(b []byte, fn func(name, value []byte, m member) error) error {
 			return err
 		}
 		nameEnd := od.dec.InputOffset()
-		m := member{start: int32(nameEnd) - int32(len(rawName)), nameEnd: int32(nameEnd)}
+		m := member{start: int32(nameEnd) - int32(len(rawName))}
 		name := rawName[1 : len(rawName)-1]
 		if bytes.IndexByte(name, '\\') >= 0 {
 			if name, err = jsontext.AppendUnquote(od.scratch[:0], rawName); err != nil {
@@ -251,12 +254,10 @@ func walkObject(b []byte, fn func(name, value []byte, m member) error) error {
 
 func parseHeader(b []byte) (*header, error) {
 	h := new(header)
-	var hasAlg bool
 	err := walkObject(b, func(name, v []byte, _ member) error {
 		var err error
 		switch string(name) {
 		case "alg":
-			hasAlg = true
 			h.alg, err = jsonString(name, v)
 		case "kid":
 			h.kid, err = jsonString(name, v)
@@ -276,7 +277,7 @@ func parseHeader(b []byte) (*header, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !hasAlg || h.alg == "" {
+	if h.alg == "" {
 		return nil, errors.New("no alg")
 	}
 	return h, nil
@@ -334,14 +335,12 @@ func (t *jwt) parseClaims(b []byte) error {
 	if !hasExp {
 		return errors.New("no exp") // RFC 9068 §2.2
 	}
-	if scp != nil {
+	if scp != nil && !t.hasScope { // scope wins; scp is then just another claim
 		s, err := stringOrArray([]byte("scp"), scp, true)
 		if err != nil {
 			return err
 		}
-		if !t.hasScope {
-			t.scope = strings.Join(s, " ")
-		}
+		t.scope = strings.Join(s, " ")
 	}
 	return nil
 }
