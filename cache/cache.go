@@ -1,15 +1,15 @@
 // Package cache keeps answers for tokens that were already checked, keyed by
-// the SHA-256 digest of the token string.
+// a 128-bit keyed hash of the token string (see [Key]).
 //
 // It wraps a ristretto cache. Ristretto identifies keys only by 64-bit
 // hashes and may silently drop writes, so this package
 //
-//   - holds values that carry the full 32-byte digest they were stored under
-//     and serves a hit only when it matches the digest asked for: a hash
-//     collision is a miss, never another token's answer;
+//   - holds values that carry the full Key they were stored under and serves
+//     a hit only when it matches the Key asked for: a 64-bit collision is a
+//     miss, never another token's answer;
 //   - never holds anything that must not be lost (the revocation deny-list
 //     lives elsewhere);
-//   - lets concurrent misses for one digest share a single computation.
+//   - lets concurrent misses for one Key share a single computation.
 package cache
 
 import (
@@ -22,15 +22,12 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Digest is the SHA-256 of a token string.
-type Digest = [32]byte
-
-// Value is what a Cache holds: a pointer to a value that knows the digest
-// it is stored under. Keeping the digest in the value rather than in a
-// wrapper saves a hit one dependent memory load (a cache miss under load,
-// with many tokens) and an allocation per entry.
+// Value is what a Cache holds: a pointer to a value that knows the Key it
+// is stored under. Keeping the Key in the value rather than in a wrapper
+// saves a hit one dependent memory load (a cache miss under load, with many
+// tokens) and an allocation per entry.
 type Value interface {
-	CacheDigest() *Digest
+	CacheKey() *Key
 }
 
 // itemOverhead approximates what one entry costs beyond the value's own
@@ -48,13 +45,13 @@ type Config struct {
 	AvgEntryBytes int64
 }
 
-// Cache maps token digests to values of type V. It is safe for concurrent
+// Cache maps token Keys to values of type V. It is safe for concurrent
 // use. Get does not allocate.
 type Cache[V Value] struct {
 	rc    *ristretto.Cache[uint64, V]
 	group singleflight.Group
-	// collide maps every digest to one key; tests use it to prove that a
-	// collision is a miss. (A func field here would make every digest
+	// collide maps every Key to one ristretto key; tests use it to prove
+	// that a collision is a miss. (A func field here would make every Key
 	// escape to the heap, an allocation per lookup.)
 	collide bool
 }
@@ -86,39 +83,39 @@ func New[V Value](cfg Config) (*Cache[V], error) {
 	return &Cache[V]{rc: rc}, nil
 }
 
-// keyFor uses the digest's first 8 bytes as ristretto's key: the digest is
+// keyFor uses the Key's first 8 bytes as ristretto's key: the Key is
 // already a uniform hash, so hashing it again would only cost time.
-func (c *Cache[V]) keyFor(d *Digest) uint64 {
+func (c *Cache[V]) keyFor(d *Key) uint64 {
 	if c.collide {
 		return 42
 	}
 	return binary.LittleEndian.Uint64(d[:8])
 }
 
-// Get returns the value stored for d, if any.
-func (c *Cache[V]) Get(d *Digest) (V, bool) {
+// Get returns the value stored under d, if any.
+func (c *Cache[V]) Get(d *Key) (V, bool) {
 	v, ok := c.rc.Get(c.keyFor(d))
-	if !ok || *v.CacheDigest() != *d {
+	if !ok || *v.CacheKey() != *d {
 		var zero V
 		return zero, false
 	}
 	return v, true
 }
 
-// Set stores v under its digest with the given cost in bytes, for at most
+// Set stores v under its Key with the given cost in bytes, for at most
 // ttl. A non-positive ttl stores nothing. Like ristretto, Set may drop the
 // write.
 func (c *Cache[V]) Set(v V, cost int64, ttl time.Duration) bool {
 	if ttl <= 0 {
 		return false
 	}
-	return c.rc.SetWithTTL(c.keyFor(v.CacheDigest()), v, cost+itemOverhead, ttl)
+	return c.rc.SetWithTTL(c.keyFor(v.CacheKey()), v, cost+itemOverhead, ttl)
 }
 
-// Do runs fn once for all concurrent callers asking for the same digest and
+// Do runs fn once for all concurrent callers asking for the same Key and
 // returns its result to each of them. It does not consult or fill the cache:
 // callers decide what is worth storing.
-func (c *Cache[V]) Do(d *Digest, fn func() (V, error)) (V, error) {
+func (c *Cache[V]) Do(d *Key, fn func() (V, error)) (V, error) {
 	v, err, _ := c.group.Do(string(d[:]), func() (any, error) { return fn() })
 	if err != nil {
 		var zero V
@@ -143,7 +140,7 @@ type Stats struct {
 	CostAdded, CostEvicted  uint64
 }
 
-// Stats returns ristretto's counters. Misses include digest mismatches only
+// Stats returns ristretto's counters. Misses include Key mismatches only
 // as ristretto saw them (hits of a colliding key count as ristretto hits).
 func (c *Cache[V]) Stats() Stats {
 	m := c.rc.Metrics

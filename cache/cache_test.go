@@ -10,15 +10,19 @@ import (
 	"time"
 )
 
-func digest(s string) Digest { return sha256.Sum256([]byte(s)) }
+func digest(s string) (k Key) {
+	d := sha256.Sum256([]byte(s))
+	copy(k[:], d[:])
+	return k
+}
 
-// val is a test value: an answer and the digest it is stored under.
+// val is a test value: an answer and the Key it is stored under.
 type val struct {
-	d Digest
+	d Key
 	s string
 }
 
-func (v *val) CacheDigest() *Digest { return &v.d }
+func (v *val) CacheKey() *Key { return &v.d }
 
 func newTest(t testing.TB) *Cache[*val] {
 	t.Helper()

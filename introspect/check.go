@@ -18,6 +18,7 @@ type DenyList interface {
 // by verification when it must. Safe for concurrent use.
 type Checker struct {
 	v      *Verifier
+	keys   *cache.Keyer
 	pos    *cache.Cache[*Entry] // verified tokens
 	neg    *cache.Cache[*Entry] // tokens whose signature failed
 	deny   DenyList
@@ -47,6 +48,10 @@ func NewChecker(v *Verifier, cfg CheckerConfig) (*Checker, error) {
 	if cfg.NegativeTTL == 0 {
 		cfg.NegativeTTL = DefaultNegativeTTL
 	}
+	keys, err := cache.NewKeyer()
+	if err != nil {
+		return nil, err
+	}
 	pos, err := cache.New[*Entry](cache.Config{MaxBytes: cfg.MaxBytes - cfg.MaxBytes/16, AvgEntryBytes: 1024})
 	if err != nil {
 		return nil, err
@@ -56,7 +61,7 @@ func NewChecker(v *Verifier, cfg CheckerConfig) (*Checker, error) {
 		pos.Close()
 		return nil, err
 	}
-	return &Checker{v: v, pos: pos, neg: neg, deny: cfg.DenyList, negTTL: cfg.NegativeTTL, now: v.now, realClock: v.realClock}, nil
+	return &Checker{v: v, keys: keys, pos: pos, neg: neg, deny: cfg.DenyList, negTTL: cfg.NegativeTTL, now: v.now, realClock: v.realClock}, nil
 }
 
 // Close stops the caches.
@@ -79,35 +84,37 @@ func (c *Checker) checkAt(ctx context.Context, tok []byte, now int64) (*Entry, e
 	if len(tok) > MaxTokenBytes {
 		return c.v.inactive(ReasonMalformed), nil
 	}
-	d := sha256.Sum256(tok)
-	if e, ok := c.pos.Get(&d); ok && c.current(e) {
+	k := c.keys.Key(tok)
+	if e, ok := c.pos.Get(&k); ok && c.current(e) {
 		return c.final(e, now), nil
 	}
-	if e, ok := c.neg.Get(&d); ok && c.current(e) {
+	if e, ok := c.neg.Get(&k); ok && c.current(e) {
 		return e, nil
 	}
-	e, err := c.miss(ctx, tok, d)
+	e, err := c.miss(ctx, tok, k)
 	if err != nil {
 		return nil, err
 	}
 	return c.final(e, now), nil
 }
 
-// miss verifies a token the cache does not know. It takes the digest by
+// miss verifies a token the cache does not know. It takes the Key by
 // value: were it to share Check's, the closure would move it to the heap
 // and cost the hit path an allocation.
-func (c *Checker) miss(ctx context.Context, tok []byte, d cache.Digest) (*Entry, error) {
-	return c.pos.Do(&d, func() (*Entry, error) {
+func (c *Checker) miss(ctx context.Context, tok []byte, k cache.Key) (*Entry, error) {
+	return c.pos.Do(&k, func() (*Entry, error) {
+		d := sha256.Sum256(tok) // for revocation by token hash
 		e, err := c.v.verify(ctx, string(tok), &d)
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case e.active: // verify filled in e.Token.Digest from d
+		case e.active:
+			e.cacheKey = k
 			ttl := time.Until(time.Unix(e.notAfter, 0))
 			c.pos.Set(e, e.cost(), ttl)
 		case e.iss != nil: // a cacheable negative (bad signature), a fresh entry
-			e.Token.Digest = d
+			e.cacheKey = k
 			c.neg.Set(e, 64, c.negTTL)
 		}
 		return e, nil
@@ -118,10 +125,10 @@ func (c *Checker) miss(ctx context.Context, tok []byte, d cache.Digest) (*Entry,
 // present keys. After a key refresh, an active verdict survives when the
 // key that verified it is still published; a negative one never does.
 func (c *Checker) current(e *Entry) bool {
-	if e.keysGen == nil {
+	if e.iss == nil || e.iss.keys == nil { // shared inactive entries; HMAC issuers
 		return true
 	}
-	gen := e.keysGen.Load()
+	gen := e.iss.keys.gen.Load()
 	if e.gen.Load() == gen {
 		return true
 	}
@@ -146,8 +153,8 @@ func (c *Checker) final(e *Entry, now int64) *Entry {
 	return e
 }
 
-// Digest returns the token's SHA-256 as used by the cache and by
-// revocation events of kind token.
+// Digest returns the token's SHA-256 as revocation events of kind token
+// name it.
 func Digest(tok []byte) [32]byte { return sha256.Sum256(tok) }
 
 // CacheStats returns the statistics of the verified-token cache and of the

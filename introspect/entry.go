@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/introspectd/introspectd/cache"
 	"github.com/introspectd/introspectd/revocation"
 )
 
@@ -21,14 +23,16 @@ var inactiveBody = []byte(`{"active":false}`)
 // carries its pre-encoded answer and what must be re-checked on every hit
 // (expiry, keys still trusted, deny-list), so a hit does no JSON work.
 type Entry struct {
-	// The fields every hit reads come first, so that they share cache
-	// lines: a hit's cost under load is mostly memory latency.
+	// The fields every hit reads fill the first cache line, and the
+	// deny-list memo is at the start of the second: a hit's cost under
+	// load is mostly memory latency, two lines per hit.
 	active   bool
 	reason   Reason        // why not active
 	notAfter int64         // unix seconds (exp + leeway) from which it is no longer active
 	gen      atomic.Uint64 // the issuer's key generation the verdict holds under
-	keysGen  *atomic.Uint64
-	body     []byte // the JSON answer when active
+	iss      *issuer
+	body     string    // the JSON answer when active; a string because a hit never needs its capacity
+	cacheKey cache.Key // what the cache holds the entry under
 
 	// Token identifies the token for the revocation deny-list. It is part
 	// of the entry (not a pointer to elsewhere) for the same reason.
@@ -40,7 +44,6 @@ type Entry struct {
 	aud         []string
 	claimValues []string // aligned with VerifierOptions.ClaimHeaders
 
-	iss *issuer
 	key *key
 }
 
@@ -52,8 +55,8 @@ var inactiveEntries = func() (es [NumReasons]*Entry) {
 	return es
 }()
 
-// CacheDigest is the SHA-256 of the token, under which the cache holds e.
-func (e *Entry) CacheDigest() *[32]byte { return &e.Token.Digest }
+// CacheKey is the token's cache.Key, under which the cache holds e.
+func (e *Entry) CacheKey() *cache.Key { return &e.cacheKey }
 
 // Active reports whether the token was active when verified.
 func (e *Entry) Active() bool { return e.active }
@@ -66,7 +69,7 @@ func (e *Entry) Body() []byte {
 	if !e.active {
 		return inactiveBody
 	}
-	return e.body
+	return unsafe.Slice(unsafe.StringData(e.body), len(e.body))
 }
 
 // cost estimates the bytes an entry holds, for the cache's byte budget.
@@ -87,7 +90,7 @@ func (e *Entry) cost() int64 {
 // active, then the token's claims unchanged and in the token's order (their
 // bytes are copied as they are: the parser has validated them), with scope
 // as a space-separated string (taken from scp when the token has no scope).
-func encodeAnswer(t *jwt) []byte {
+func encodeAnswer(t *jwt) string {
 	n := len(`{"active":true}`) + len(t.payload)
 	rewriteScope := t.scopeArray || !t.hasScope && t.scope != ""
 	if rewriteScope {
@@ -105,7 +108,8 @@ func encodeAnswer(t *jwt) []byte {
 		b = append(b, `,"scope":`...)
 		b, _ = jsontext.AppendQuote(b, t.scope) // valid UTF-8: it came from the parser
 	}
-	return append(b, '}')
+	b = append(b, '}')
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
 }
 
 // claim returns the raw value of the claim named name (names compared

@@ -133,7 +133,7 @@ func FuzzClaims(f *testing.F) {
 		if err := tok.parseClaims(payload); err != nil {
 			return
 		}
-		body := encodeAnswer(&tok)
+		body := []byte(encodeAnswer(&tok))
 		if !bytes.HasPrefix(body, []byte(`{"active":true`)) {
 			t.Fatalf("answer %q does not start with the verdict", body)
 		}

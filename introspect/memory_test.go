@@ -44,8 +44,8 @@ func BenchmarkCachedTokenBytes(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		held := 0
 		for _, tok := range toks {
-			d := Digest([]byte(tok))
-			if _, ok := c.pos.Get(&d); ok {
+			k := c.keys.Key([]byte(tok))
+			if _, ok := c.pos.Get(&k); ok {
 				held++
 			}
 		}

@@ -350,9 +350,6 @@ func (v *Verifier) negative(r Reason, is *issuer, gen uint64) *Entry {
 	v.failures[r].Add(1)
 	e := &Entry{reason: r, iss: is}
 	e.gen.Store(gen)
-	if is.keys != nil {
-		e.keysGen = &is.keys.gen
-	}
 	return e
 }
 
@@ -433,9 +430,6 @@ func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64, digest [3
 		aud:      t.aud,
 	}
 	e.gen.Store(gen)
-	if is.keys != nil {
-		e.keysGen = &is.keys.gen
-	}
 	var iat int64
 	if t.hasIat {
 		iat = t.iat
