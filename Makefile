@@ -21,6 +21,7 @@ FUZZ_TARGETS := \
 	./introspect:FuzzRequest \
 	./introspect:FuzzCleanPath \
 	./revocation:FuzzParseEvent \
+	./bench:FuzzResponseSize \
 	./internal/config:FuzzLoad
 
 .DEFAULT_GOAL := help

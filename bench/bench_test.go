@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -287,37 +288,227 @@ func TestClosedLoopAgainstFixed(t *testing.T) {
 	}
 }
 
+// openEngines are the open-loop engines this system can run.
+func openEngines() []string {
+	if spinSupported {
+		return []string{EngineGoroutines, EngineSpin}
+	}
+	return []string{EngineGoroutines}
+}
+
 func TestOpenLoopChargesQueueing(t *testing.T) {
-	// One connection; the server stalls 200 ms once. Requests scheduled during
-	// the stall must be charged the time they waited to be sent.
-	var n atomic.Int64
-	url := startFasthttp(t, func(ctx *fasthttp.RequestCtx) {
-		if n.Add(1) == 60 {
-			time.Sleep(200 * time.Millisecond)
+	for _, engine := range openEngines() {
+		t.Run(engine, func(t *testing.T) {
+			// One connection; the server stalls 200 ms once. Requests
+			// scheduled during the stall must be charged the time they
+			// waited to be sent.
+			var n atomic.Int64
+			url := startFasthttp(t, func(ctx *fasthttp.RequestCtx) {
+				if n.Add(1) == 60 {
+					time.Sleep(200 * time.Millisecond)
+				}
+				ctx.SetBodyString(`{"active":true}`)
+			})
+			c := quickConfig(url, "hit")
+			c.Connections, c.Rate, c.Duration, c.Tokens, c.Engine = 1, 500, 700*time.Millisecond, 5, engine
+			res, err := Run(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Mode != "open" || res.Engine != engine || res.ServiceTime == nil || res.SendLag == nil {
+				t.Fatalf("got mode %q engine %q, want open on %s with service time and send lag", res.Mode, res.Engine, engine)
+			}
+			if want := int64(350); res.Requests < want-20 || res.Requests > want+1 {
+				t.Errorf("requests: got %d, want %d scheduled", res.Requests, want)
+			}
+			// About 100 of 350 requests were due during the stall: from the
+			// intended time, a fifth of them waited over 100 ms.
+			if res.Latency.P90 < 50e3 || res.Latency.Max < 190e3 {
+				t.Errorf("latency from intended time: got p90 %.0f µs, max %.0f µs; want the stall's queueing in (p90 > 50 ms, max ≥ 190 ms)", res.Latency.P90, res.Latency.Max)
+			}
+			// From the actual send, only the one stalled request was slow.
+			if res.ServiceTime.P90 > 20e3 || res.ServiceTime.Max < 190e3 {
+				t.Errorf("service time: got p90 %.0f µs, max %.0f µs; want p90 small, max ≥ 190 ms", res.ServiceTime.P90, res.ServiceTime.Max)
+			}
+			if res.OK != res.Requests {
+				t.Errorf("errors: %v", res.Errors)
+			}
+		})
+	}
+}
+
+// TestSpinEngine runs the spin engine against servers that misbehave: it
+// must count each failure by kind, reconnect and carry on.
+func TestSpinEngine(t *testing.T) {
+	if !spinSupported {
+		t.Skip("the spin engine needs epoll (Linux)")
+	}
+	answer := func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"active":true}`) }
+	var stalls atomic.Int64
+	tests := []struct {
+		name    string
+		handler fasthttp.RequestHandler
+		timeout time.Duration
+		scen    string
+		want    map[string]bool // error kinds that must appear; nil: none at all
+	}{
+		{name: "plain", handler: answer},
+		{name: "garbage scenario", scen: "garbage", handler: func(ctx *fasthttp.RequestCtx) {
+			if bytes.Count(ctx.PostBody(), []byte(".")) == 2 && len(ctx.PostBody()) > 300 {
+				ctx.SetBodyString(`{"active":true}`) // a valid-looking token: a warmed one or a forgery
+				return
+			}
+			ctx.SetBodyString(`{"active":false}`)
+		}, want: map[string]bool{"active_for_garbage": true}},
+		{name: "closes every 10th connection", handler: func(ctx *fasthttp.RequestCtx) {
+			if ctx.ConnRequestNum()%10 == 0 {
+				ctx.HijackSetNoResponse(true)
+				ctx.Hijack(func(net.Conn) {}) // closes without answering
+				return
+			}
+			answer(ctx)
+		}, want: map[string]bool{"conn_closed": true}},
+		{name: "stalls past the timeout", timeout: 100 * time.Millisecond, handler: func(ctx *fasthttp.RequestCtx) {
+			if stalls.Add(1) == 100 {
+				time.Sleep(300 * time.Millisecond)
+			}
+			answer(ctx)
+		}, want: map[string]bool{"timeout": true}},
+		{name: "status 500", handler: func(ctx *fasthttp.RequestCtx) {
+			if ctx.ConnRequestNum()%5 == 0 { // not the first: the preflight must pass
+				ctx.SetStatusCode(500)
+				return
+			}
+			answer(ctx)
+		}, want: map[string]bool{"status_500": true}},
+		{name: "chunked answer", handler: func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) { _, _ = w.WriteString(`{"active":true}`) })
+		}, want: map[string]bool{"bad_response": true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			scen := tc.scen
+			if scen == "" {
+				scen = "hit"
+			}
+			c := quickConfig(startFasthttp(t, tc.handler), scen)
+			c.Rate, c.Duration, c.Warmup, c.Engine = 2000, 600*time.Millisecond, 0, EngineSpin
+			if tc.timeout > 0 {
+				c.Timeout = tc.timeout
+			}
+			res, err := Run(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests < 1000 || res.Requests > 1201 {
+				t.Errorf("requests: got %d, want about 1,200 (2,000/s for 0.6 s)", res.Requests)
+			}
+			if tc.want == nil && len(res.Errors) != 0 {
+				t.Errorf("errors %v, want none", res.Errors)
+			}
+			for kind := range tc.want {
+				if res.Errors[kind] == 0 {
+					t.Errorf("errors %v, want some %s", res.Errors, kind)
+				}
+			}
+			for kind := range res.Errors {
+				if tc.want != nil && !tc.want[kind] {
+					t.Errorf("unexpected error kind %s (%v)", kind, res.Errors)
+				}
+			}
+			if res.Client.Busy <= 0 || res.Client.Busy > 1 {
+				t.Errorf("client busy %v, want a share of the run", res.Client.Busy)
+			}
+		})
+	}
+}
+
+func TestEngineChoice(t *testing.T) {
+	tests := []struct {
+		url, scenario, engine string
+		want                  string // engine after defaults, or the error's text
+	}{
+		{"http://127.0.0.1:1", "hit", "", map[bool]string{true: EngineSpin, false: EngineGoroutines}[spinSupported]},
+		{"https://127.0.0.1:1", "hit", "", EngineGoroutines},
+		{"http://127.0.0.1:1", "revoke-storm", "", EngineGoroutines},
+		{"https://127.0.0.1:1", "hit", EngineSpin, "plain HTTP only"},
+		{"http://127.0.0.1:1", "revoke-storm", EngineSpin, "cannot run revoke-storm"},
+		{"http://127.0.0.1:1", "hit", "threads", "want spin or goroutines"},
+	}
+	for _, tc := range tests {
+		c := Config{URL: tc.url, Scenario: tc.scenario, Engine: tc.engine, HitRatio: -1}
+		c.setDefaults()
+		err := c.Validate()
+		switch {
+		case err != nil && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s %s -engine %q: error %v, want %q", tc.url, tc.scenario, tc.engine, err, tc.want)
+		case err == nil && c.Engine != tc.want:
+			t.Errorf("%s %s -engine %q: engine %q, want %q", tc.url, tc.scenario, tc.engine, c.Engine, tc.want)
 		}
-		ctx.SetBodyString(`{"active":true}`)
+	}
+}
+
+func TestResponseSize(t *testing.T) {
+	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+	tests := []struct {
+		in      string
+		want    int
+		wantErr string
+	}{
+		{in: ok, want: len(ok)},
+		{in: ok[:len(ok)-1], want: 0},
+		{in: ok[:20], want: 0},
+		{in: ok + "HTTP/1.1", want: len(ok)},
+		{in: "HTTP/1.1 200 OK\r\ncontent-length:5\r\nX: y\r\n\r\nhello", want: 48},
+		{in: "HTTP/1.1 204 No Content\r\n\r\n", want: 27},
+		{in: "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", want: 48},
+		{in: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", want: 62},
+		{in: "HTTP/1.1 200 OK\r\n\r\nhello", wantErr: "no Content-Length"},
+		{in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", wantErr: "Transfer-Encoding"},
+		{in: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", wantErr: "conflicting"},
+		{in: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", wantErr: "Content-Length"},
+		{in: "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", wantErr: "Content-Length"},
+		{in: "HTTP/1.1 100 Continue\r\n\r\n", wantErr: "1xx"},
+		{in: "HTTP/1.1 2x0 OK\r\n\r\n", wantErr: "status code"},
+		{in: "SMTP 220 hi\r\n\r\n", wantErr: "status line"},
+		{in: "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", wantErr: "header line"},
+		{in: "HTTP/1.1 200 OK\r\n" + strings.Repeat("X: y\r\n", 20000), wantErr: "too long"},
+	}
+	for _, tc := range tests {
+		got, err := responseSize([]byte(tc.in))
+		switch {
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("responseSize(%.60q) error %v, want %q", tc.in, err, tc.wantErr)
+		case tc.wantErr == "" && (err != nil || got != tc.want):
+			t.Errorf("responseSize(%.60q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzResponseSize: whatever the framing reader calls a whole answer must
+// be within its input, and where fasthttp reads that answer too, both must
+// agree on where its body ends.
+func FuzzResponseSize(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+	f.Add([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\ncontent-length: 0\r\nX: 1\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := responseSize(b)
+		if err != nil || n == 0 {
+			return
+		}
+		if n > len(b) || n < 4 {
+			t.Fatalf("size %d of a %d-byte input", n, len(b))
+		}
+		var resp fasthttp.Response
+		if resp.Read(bufio.NewReader(bytes.NewReader(b[:n]))) != nil {
+			return
+		}
+		head := bytes.Index(b, []byte("\r\n\r\n")) + 4
+		if code := resp.StatusCode(); code != 204 && code != 304 && head+len(resp.Body()) != n {
+			t.Fatalf("framing says %d bytes, fasthttp read a %d-byte header and a %d-byte body", n, head, len(resp.Body()))
+		}
 	})
-	c := quickConfig(url, "hit")
-	c.Connections, c.Rate, c.Duration, c.Tokens = 1, 500, 700*time.Millisecond, 5
-	res, err := Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Mode != "open" || res.ServiceTime == nil || res.SendLag == nil {
-		t.Fatalf("got mode %q, want open with service time and send lag", res.Mode)
-	}
-	if want := int64(350); res.Requests < want-20 || res.Requests > want+1 {
-		t.Errorf("requests: got %d, want %d scheduled", res.Requests, want)
-	}
-	// About 100 of 350 requests were due during the stall: from the intended
-	// time, a fifth of them waited over 100 ms.
-	if res.Latency.P90 < 50e3 || res.Latency.Max < 190e3 {
-		t.Errorf("latency from intended time: got p90 %.0f µs, max %.0f µs; want the stall's queueing in (p90 > 50 ms, max ≥ 190 ms)", res.Latency.P90, res.Latency.Max)
-	}
-	// From the actual send, only the one stalled request was slow.
-	if res.ServiceTime.P90 > 20e3 || res.ServiceTime.Max < 190e3 {
-		t.Errorf("service time: got p90 %.0f µs, max %.0f µs; want p90 small, max ≥ 190 ms", res.ServiceTime.P90, res.ServiceTime.Max)
-	}
 }
 
 // startJWTBaseline serves the nethttp-jwt baseline trusting keys.

@@ -112,6 +112,7 @@ func runFlags(fs *flag.FlagSet, c *Config, keyDir, out, rateOf *string, rateFrac
 	fs.Float64Var(&c.Rate, "rate", 0, "open loop at this many `req/s`, latency measured from each request's intended send time; 0: closed loop")
 	fs.StringVar(rateOf, "rate-of", "", "open loop at -rate-fraction of the throughput in this result `file` (JSON written by -out)")
 	fs.Float64Var(rateFraction, "rate-fraction", 0.5, "the `fraction` of -rate-of's throughput to send")
+	fs.StringVar(&c.Engine, "engine", "", "open-loop `engine`: spin (one goroutine polls every connection and never sleeps, so the load tool's own wake-ups do not add to latency; Linux, http only) or goroutines (a worker per connection) (default spin where it can run, else goroutines)")
 	fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "per-request `timeout`")
 	fs.IntVar(&c.Tokens, "tokens", DefaultTokens, "distinct valid tokens, minted and warmed before the run")
 	fs.Float64Var(&c.Zipf, "zipf", 0, "pick warmed tokens with Zipf skew of this exponent `s` (> 1, e.g. 1.01); 0: uniform")
@@ -351,7 +352,11 @@ func PrintResult(w io.Writer, r *Result) {
 	if s := r.Server; s != nil {
 		fprintf(w, "server: pid %d, %.2f cores busy, %.1f µs CPU per request, RSS %.1f MiB\n", s.PID, s.CPUUtil, s.CPUPerReq, mib(s.RSS))
 	}
-	fprintf(w, "client: %.2f cores busy\n", r.Client.CPUUtil)
+	if r.Client.Busy > 0 {
+		fprintf(w, "client: %s engine, busy %.0f%% of the time on requests (it polls the rest of the time, so its core shows %.2f cores busy)\n", r.Engine, 100*r.Client.Busy, r.Client.CPUUtil)
+	} else {
+		fprintf(w, "client: %.2f cores busy\n", r.Client.CPUUtil)
+	}
 	if r.MetricsErr != "" {
 		fprintf(w, "metrics: %s\n", r.MetricsErr)
 	}

@@ -37,6 +37,7 @@ type Config struct {
 	MaxRequests int64         // end the measured window after this many requests; 0: no limit
 	Warmup      time.Duration // unmeasured load before the window
 	Rate        float64       // requests per second; > 0 selects the open loop
+	Engine      string        // open loop: EngineSpin or EngineGoroutines; "": spin where it can run
 	Timeout     time.Duration // per request
 
 	Tokens   int     // distinct warmed valid tokens
@@ -64,6 +65,12 @@ type Config struct {
 	TTY      bool      // Progress is a terminal: rewrite one line instead of adding lines
 	Args     []string  // the command line, for the report
 }
+
+// Open-loop engines: see spin_linux.go for why there are two.
+const (
+	EngineSpin       = "spin"       // one goroutine polling every connection, never sleeping (Linux, plain HTTP)
+	EngineGoroutines = "goroutines" // a worker per connection, paced by a scheduler goroutine
+)
 
 // Defaults for [Config].
 const (
@@ -151,6 +158,14 @@ func (c *Config) setDefaults() {
 	if c.Claims.Size == 0 {
 		c.Claims.Size = 800
 	}
+	if c.Engine == "" {
+		c.Engine = EngineGoroutines
+		// revoke-storm's revocations go through Go's poller, which the
+		// spin loop would keep waiting.
+		if spinSupported && strings.HasPrefix(c.URL, "http://") && c.Scenario != "revoke-storm" {
+			c.Engine = EngineSpin
+		}
+	}
 }
 
 // Validate reports the first thing wrong with c, naming the flag.
@@ -191,6 +206,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-server-pid %d: want a process id", c.ServerPID)
 	case (c.ClientID == "") != (c.ClientSecret == ""):
 		return errors.New("-client-id and -client-secret go together")
+	case c.Engine != "" && c.Engine != EngineSpin && c.Engine != EngineGoroutines:
+		return fmt.Errorf("-engine %q: want %s or %s", c.Engine, EngineSpin, EngineGoroutines)
+	case c.Engine == EngineSpin && !spinSupported:
+		return errors.New("-engine spin needs Linux (epoll)")
+	case c.Engine == EngineSpin && u != nil && u.Scheme != "http":
+		return errors.New("-engine spin speaks plain HTTP only; use -engine goroutines for https")
+	case c.Engine == EngineSpin && c.Scenario == "revoke-storm":
+		return errors.New("-engine spin cannot run revoke-storm (its revocations need Go's poller); use -engine goroutines")
 	}
 	if c.MetricsMatch != "" {
 		if _, err := regexp.Compile(c.MetricsMatch); err != nil {
@@ -221,6 +244,7 @@ type Result struct {
 	Scenario    string    `json:"scenario"`
 	Alg         string    `json:"alg"`
 	Mode        string    `json:"mode"` // closed or open
+	Engine      string    `json:"engine,omitempty"` // open loop: spin or goroutines
 	URL         string    `json:"url"`
 	Connections int       `json:"connections"`
 	Rate        float64   `json:"rate,omitempty"`
@@ -293,6 +317,18 @@ type ClientResult struct {
 	procInfo
 	Args    []string `json:"args"`
 	CPUUtil float64  `json:"cpu_util"`
+	// Busy is the share of the measured time the spin engine spent on
+	// requests and answers rather than polling (its CPUUtil is always
+	// about 1); 0 for the goroutine engine.
+	Busy float64 `json:"busy,omitempty"`
+}
+
+// Load is how busy the load tool was: the share of its core it needed.
+func (c ClientResult) Load() float64 {
+	if c.Busy > 0 {
+		return c.Busy
+	}
+	return c.CPUUtil
 }
 
 // Token classes: the kind of token a request carries.
@@ -314,6 +350,7 @@ type phaseStats struct {
 	class   [numClasses]classStats
 	service *hdr.Histogram // open loop only
 	lag     *hdr.Histogram
+	busy    time.Duration // spin engine: time spent on requests and answers
 }
 
 func (p *phaseStats) fail(class int, kind string) {
@@ -331,6 +368,7 @@ type run struct {
 	isTLS    bool
 	basic    string
 	hitBody  [][]byte // prepared per warmed token: form body or Bearer header
+	hitReq   [][]byte // spin engine: the whole request per warmed token
 	missPool [][]byte
 	missNext atomic.Int64
 	garbage  *Garbage
@@ -525,39 +563,53 @@ func (r *run) newWorker(i int) *worker {
 	return w
 }
 
-// hitToken picks a warmed token.
-func (w *worker) hitToken() []byte {
+// hitIndex picks a warmed token.
+func (w *worker) hitIndex() int {
 	if w.zipf != nil {
-		return w.r.hitBody[w.zipf.Uint64()]
+		return int(w.zipf.Uint64())
 	}
-	return w.r.hitBody[w.rng.Intn(len(w.r.hitBody))]
+	return w.rng.Intn(len(w.r.hitBody))
+}
+
+// chooseClass picks the kind of token the next request carries.
+func (w *worker) chooseClass() int {
+	r := w.r
+	switch r.cfg.Scenario {
+	case "miss":
+		return classMiss
+	case "mixed":
+		if w.rng.Float64() >= r.cfg.HitRatio {
+			return classMiss
+		}
+	case "garbage":
+		if w.rng.Float64() >= r.cfg.HitRatio {
+			return classGarbage
+		}
+	}
+	return classHit
 }
 
 // prepare sets up the next request and returns its token class, or false
 // when the fresh-token pool has run out.
 func (w *worker) prepare() (int, bool) {
-	r := w.r
-	class := classHit
-	switch r.cfg.Scenario {
-	case "miss":
-		class = classMiss
-	case "mixed":
-		if w.rng.Float64() >= r.cfg.HitRatio {
-			class = classMiss
-		}
-	case "garbage":
-		if w.rng.Float64() >= r.cfg.HitRatio {
-			class = classGarbage
-		}
+	class := w.chooseClass()
+	if class == classHit {
+		w.setToken(w.r.hitBody[w.hitIndex()])
+		return class, true
 	}
+	return class, w.prepareOther(class)
+}
+
+// prepareOther sets up a request for a miss or garbage token; false when
+// the fresh-token pool has run out.
+func (w *worker) prepareOther(class int) bool {
+	r := w.r
 	switch class {
-	case classHit:
-		w.setToken(w.hitToken())
 	case classMiss:
 		i := r.missNext.Add(1) - 1
 		if i >= int64(len(r.missPool)) {
 			r.stop(errPoolExhausted)
-			return class, false
+			return false
 		}
 		w.setToken(r.missPool[i])
 	case classGarbage:
@@ -567,7 +619,7 @@ func (w *worker) prepare() (int, bool) {
 		body = appendFormToken(body, tok) // fasthttp keeps a raw body until the next request
 		w.req.SetBodyRaw(body)
 	}
-	return class, true
+	return true
 }
 
 func (w *worker) setToken(b []byte) {
@@ -703,6 +755,9 @@ func (r *run) preflight() error {
 func (r *run) phase(ctx context.Context, d time.Duration, warm bool, limit int64) []*phaseStats {
 	c := &r.cfg
 	open := c.Rate > 0 && !warm
+	if open && c.Engine == EngineSpin {
+		return r.spinPhase(ctx, d, limit)
+	}
 	start := time.Now()
 	end := start.Add(d)
 	// The open loop: send times are fixed in advance and handed out by
@@ -876,7 +931,7 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 		Errors: map[string]int64{},
 	}
 	if c.Rate > 0 {
-		res.Mode, res.Rate = "open", c.Rate
+		res.Mode, res.Rate, res.Engine = "open", c.Rate, c.Engine
 	}
 
 	// Warm: every warmed token once, so that the window sees only hits.
@@ -990,7 +1045,8 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 		}
 	}
 	res.Client = ClientResult{procInfo: readProcInfo(0), Args: c.Args,
-		CPUUtil: (cliAfter.CPU - cliBefore.CPU).Seconds() / elapsed.Seconds()}
+		CPUUtil: (cliAfter.CPU - cliBefore.CPU).Seconds() / elapsed.Seconds(),
+		Busy:    merged.busy.Seconds() / elapsed.Seconds()}
 	return res, nil
 }
 
@@ -1026,6 +1082,7 @@ func mergeStats(st []*phaseStats) *phaseStats {
 			m.service.Merge(s.service)
 			m.lag.Merge(s.lag)
 		}
+		m.busy += s.busy
 	}
 	return m
 }

@@ -235,8 +235,8 @@ func (d *reportData) targets() []target {
 		} else {
 			q := ourHit.Throughput / fixed.Throughput
 			base := rps(fixed.Throughput) + " (fixed)"
-			if fixed.Client.CPUUtil >= clientBound {
-				base += fmt.Sprintf("; the load tool was busy %.0f%% of its core: this ceiling is partly the client's", 100*fixed.Client.CPUUtil)
+			if fixed.Client.Load() >= clientBound {
+				base += fmt.Sprintf("; the load tool was busy %.0f%% of its core: this ceiling is partly the client's", 100*fixed.Client.Load())
 			}
 			ts = append(ts, target{what, rps(ourHit.Throughput), base,
 				pct(q), "≥ 85%", verdict(q >= 0.85), sources(ourHit, fixed)})
@@ -276,12 +276,12 @@ func (d *reportData) targets() []target {
 				// saturated (its cores busy): that wait is the server's. When
 				// the server had room, a long wait is the load tool's.
 				lagging := r.SendLag != nil && r.SendLag.P99 > r.Latency.P99/2 && (r.Server == nil || r.Server.CPUUtil < 0.9)
-				if lagging || r.Client.CPUUtil >= clientBound {
+				if lagging || r.Client.Load() >= clientBound {
 					lag := 0.0
 					if r.SendLag != nil {
 						lag = r.SendLag.P99
 					}
-					note += fmt.Sprintf("; against %s the load tool fell behind its schedule (send lag p99 %s, %.0f%% of its core busy)", r.Name, us(lag), 100*r.Client.CPUUtil)
+					note += fmt.Sprintf("; against %s the load tool fell behind its schedule (send lag p99 %s, %.0f%% of its core busy)", r.Name, us(lag), 100*r.Client.Load())
 					v = "inconclusive: the load tool, not the server, set the p99"
 				}
 			}
@@ -549,7 +549,7 @@ func BuildReport(dir string, now time.Time) (string, error) {
 	}
 
 	if len(d.results) > 0 {
-		p("\n## All runs\n\nLatency in µs: closed loop from the send, open loop from the intended send time. Ratios compare with the baseline run of the same scenario, algorithm, mode, warmed tokens, skew and connections (open loop: same rate): throughput ours ÷ theirs, p99 ours ÷ theirs. CPU is the server's user+system time from /proc over the measured time, divided by the requests served. ⚠: the load tool kept its core at least 90%% busy, so the run may have measured the client.\n\n")
+		p("\n## All runs\n\nLatency in µs: closed loop from the send, open loop from the intended send time. Ratios compare with the baseline run of the same scenario, algorithm, mode, warmed tokens, skew and connections (open loop: same rate): throughput ours ÷ theirs, p99 ours ÷ theirs. CPU is the server's user+system time from /proc over the measured time, divided by the requests served. Client cores: the load tool's CPU time over the measured time or, for the open loop's spin engine (which polls and so always shows a whole core), the share of the time it spent on requests and answers. ⚠: the load tool was at least 90%% busy, so the run may have measured the client.\n\n")
 		p("| file | server | scenario | alg | mode | conns | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU µs/req | server cores | client cores | vs fixed | vs nethttp-jwt |\n")
 		p("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 		for _, r := range d.results {
@@ -572,8 +572,8 @@ func BuildReport(dir string, now time.Time) (string, error) {
 				return fmt.Sprintf("%s req/s, %s p99", times(r.Throughput/o.Throughput), times(r.Latency.P99/o.Latency.P99))
 			}
 			l := r.Latency
-			client := fmt.Sprintf("%.2f", r.Client.CPUUtil)
-			if r.Client.CPUUtil >= clientBound {
+			client := fmt.Sprintf("%.2f", r.Client.Load())
+			if r.Client.Load() >= clientBound {
 				client += " ⚠"
 			}
 			p("| `%s` | %s | %s | %s | %s | %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %s | %s | %s | %s | %s |\n",

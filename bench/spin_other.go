@@ -1,0 +1,15 @@
+//go:build !linux
+
+package bench
+
+import (
+	"context"
+	"time"
+)
+
+// The spin engine needs epoll; elsewhere the open loop uses goroutines.
+const spinSupported = false
+
+func (r *run) spinPhase(context.Context, time.Duration, int64) []*phaseStats {
+	panic("bench: spin engine on a system without epoll") // Config.Validate refuses it
+}
