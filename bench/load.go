@@ -243,7 +243,7 @@ type Result struct {
 	Name        string    `json:"name"`
 	Scenario    string    `json:"scenario"`
 	Alg         string    `json:"alg"`
-	Mode        string    `json:"mode"` // closed or open
+	Mode        string    `json:"mode"`             // closed or open
 	Engine      string    `json:"engine,omitempty"` // open loop: spin or goroutines
 	URL         string    `json:"url"`
 	Connections int       `json:"connections"`
