@@ -274,8 +274,12 @@ func (d *reportData) targets() []target {
 			for _, r := range []*namedResult{fixed, ours} {
 				// Requests wait for a free connection when the server is
 				// saturated (its cores busy): that wait is the server's. When
-				// the server had room, a long wait is the load tool's.
-				lagging := r.SendLag != nil && r.SendLag.P99 > r.Latency.P99/2 && (r.Server == nil || r.Server.CPUUtil < 0.9)
+				// the server had room, a long wait on the goroutine engine
+				// is the load tool's (its scheduler and workers need waking).
+				// The spin engine sends the moment a connection is free, so
+				// its send lag is the server's unless the tool itself was busy.
+				lagging := r.Engine != EngineSpin && r.SendLag != nil && r.SendLag.P99 > r.Latency.P99/2 &&
+					(r.Server == nil || r.Server.CPUUtil < 0.9)
 				if lagging || r.Client.Load() >= clientBound {
 					lag := 0.0
 					if r.SendLag != nil {

@@ -160,3 +160,50 @@ other_metric 3
 		t.Errorf("got %+v, want 90 observations, p50 ≤ 50 µs, p99 beyond the last finite bucket", h)
 	}
 }
+
+// TestOpenLoopVerdict: a long send lag makes the open-loop target
+// inconclusive on the goroutine engine, where it is the load tool's; on the
+// spin engine only the tool's own load does.
+func TestOpenLoopVerdict(t *testing.T) {
+	tests := []struct {
+		engine string
+		busy   float64 // spin engine: the tool's busy share
+		want   string
+	}{
+		{EngineGoroutines, 0, "inconclusive"},
+		{EngineSpin, 0.5, "**not met**"},
+		{EngineSpin, 0.95, "inconclusive"},
+	}
+	for _, tc := range tests {
+		dir := t.TempDir()
+		fixed := sampleResult(NameFixed, "hit", "ES256", "open", 50000, 100, 6)
+		ours := sampleResult(NameOurs, "hit", "ES256", "open", 50000, 300, 10)
+		for _, r := range []*Result{fixed, ours} {
+			r.Engine, r.Client.Busy, r.Client.CPUUtil = tc.engine, tc.busy, 0.5
+			if tc.engine == EngineSpin {
+				r.Client.CPUUtil = 1
+			}
+			r.Server.CPUUtil = 0.7
+			r.SendLag = &Latency{P99: r.Latency.P99 * 0.8}
+			r.ServiceTime = &Latency{P99: r.Latency.P99 / 2}
+		}
+		for file, r := range map[string]*Result{"open-fixed.json": fixed, "open-ours.json": ours} {
+			if err := writeJSON(filepath.Join(dir, file), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		md, err := BuildReport(dir, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var row string
+		for line := range strings.SplitSeq(md, "\n") {
+			if strings.HasPrefix(line, "| open loop, half the ceiling's peak rate") {
+				row = line
+			}
+		}
+		if !strings.Contains(row, "| 3.00× | ≤ 1.5× | "+tc.want) {
+			t.Errorf("%s engine, busy %.2f: row %s, want verdict %s", tc.engine, tc.busy, row, tc.want)
+		}
+	}
+}
