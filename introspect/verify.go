@@ -311,7 +311,7 @@ func (v *Verifier) verify(ctx context.Context, tok string, digest *[32]byte) (*E
 	if digest != nil {
 		d = *digest
 	} else {
-		d = sha256.Sum256([]byte(tok))
+		d = sha256.Sum256(readOnly(tok))
 	}
 	return v.activeEntry(t, is, used, gen, d), nil
 }
@@ -335,7 +335,7 @@ func (v *Verifier) checkSignature(ctx context.Context, t *jwt, is *issuer) (*key
 			return nil, gen, ReasonUnknownKey, nil
 		}
 	}
-	in := []byte(t.signingIn)
+	in := readOnly(t.signingIn) // the checks only hash it
 	for _, k := range cands {
 		if verifySignature(k.pub, t.alg, in, t.sig) == nil {
 			return k, gen, ReasonNone, nil
