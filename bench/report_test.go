@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,5 +206,30 @@ func TestOpenLoopVerdict(t *testing.T) {
 		if !strings.Contains(row, "| 3.00× | ≤ 1.5× | "+tc.want) {
 			t.Errorf("%s engine, busy %.2f: row %s, want verdict %s", tc.engine, tc.busy, row, tc.want)
 		}
+	}
+}
+
+// TestOpenLoopPairs: with several alternating pairs of open-loop runs the
+// verdict is on the median ratio, pairs matched in the order they ran.
+func TestOpenLoopPairs(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, p99 := range [][2]float64{{100, 100}, {100, 300}, {200, 240}} { // fixed, ours: 1.0×, 3.0×, 1.2×
+		for j, name := range []string{NameFixed, NameOurs} {
+			r := sampleResult(name, "hit", "ES256", "open", 50000, p99[j], 6)
+			r.Engine, r.Client.Busy = EngineSpin, 0.5
+			r.Started = start.Add(time.Duration(2*i+j) * time.Minute)
+			if err := writeJSON(filepath.Join(dir, fmt.Sprintf("open-%s-%d.json", name, i)), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	md, err := BuildReport(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "| 100.0 µs, 300.0 µs, 240.0 µs | 100.0 µs, 100.0 µs, 200.0 µs (fixed) | median 1.20× of 3 pairs (1.00×, 3.00×, 1.20×) | ≤ 1.5× | met |"
+	if !strings.Contains(md, want) {
+		t.Errorf("report lacks %s in\n%s", want, md)
 	}
 }
