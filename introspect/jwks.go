@@ -50,10 +50,11 @@ type keySource struct {
 
 	// lastForced is when an unknown kid last caused a refetch (unix nanos).
 	lastForced atomic.Int64
-	// forced is closed when the refetch an unknown kid caused is done, so
-	// that other tokens waiting on new keys see its result.
-	forced  atomic.Pointer[chan struct{}]
-	fetches singleflight.Group
+	// forced is the refetch an unknown kid caused while it runs, so that
+	// other tokens waiting on new keys see its result.
+	forced      atomic.Pointer[refetch]
+	fetches     singleflight.Group
+	fetchStarts atomic.Uint64 // fetches started so far
 
 	loadedCh chan struct{} // closed once keys were first loaded
 	loadOnce sync.Once
@@ -148,21 +149,48 @@ func (s *keySource) refreshLoop(ctx context.Context) {
 // fetch downloads the JWKS, sharing one request among concurrent callers,
 // and returns how long its answer may be kept.
 func (s *keySource) fetch(ctx context.Context) (time.Duration, error) {
+	r, err := s.fetchShared(ctx)
+	return r.ttl, err
+}
+
+// fetched is the outcome of one fetch: when to refresh next, and the
+// fetch's place in the order fetches started.
+type fetched struct {
+	ttl time.Duration
+	seq uint64
+}
+
+// fetchShared fetches the keys, sharing a fetch already in flight.
+func (s *keySource) fetchShared(ctx context.Context) (fetched, error) {
 	v, err, _ := s.fetches.Do("", func() (any, error) {
+		seq := s.fetchStarts.Add(1)
 		s.stats.Fetches.Add(1)
 		ttl, err := s.fetchOnce(ctx)
 		if err != nil {
 			s.stats.Failures.Add(1)
 			s.ok.Store(false)
 			s.log.Warn("jwks fetch failed", "err", err, "keeping_keys", s.set.Load().len())
-			return time.Duration(0), err
+			return fetched{seq: seq}, err
 		}
 		s.ok.Store(true)
 		s.stats.LastSuccess.Store(s.now().Unix())
 		s.markLoaded()
-		return ttl, nil
+		return fetched{ttl: ttl, seq: seq}, nil
 	})
-	return v.(time.Duration), err
+	return v.(fetched), err
+}
+
+// fetchFresh is a fetch for a caller that needs keys the issuer may have
+// published just before the call (a token's unknown kid): it does not
+// settle for a fetch already in flight, which may have started before.
+func (s *keySource) fetchFresh(ctx context.Context) error {
+	before := s.fetchStarts.Load()
+	for {
+		r, err := s.fetchShared(ctx)
+		if r.seq > before || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 func (s *keySource) fetchOnce(ctx context.Context) (time.Duration, error) {
@@ -259,6 +287,14 @@ func refreshAfter(cc string, def time.Duration) time.Duration {
 	return max(minRefresh, min(d, maxRefresh))
 }
 
+// refetch is a fetch an unknown kid caused; err and ran are set before
+// done is closed.
+type refetch struct {
+	done chan struct{}
+	err  error
+	ran  bool // false when another lookup's refetch came first
+}
+
 // keyStatus is what a key lookup concluded.
 type keyStatus uint8
 
@@ -282,28 +318,39 @@ func (s *keySource) lookup(ctx context.Context, kid, alg string) ([]*key, uint64
 	}
 	now := s.now().UnixNano()
 	last := s.lastForced.Load()
+	var mine *refetch // the refetch this lookup ran or waited for
 	if now-last >= int64(s.cooldown) {
-		// Whoever installs the channel owns the refetch; the others
-		// wait on it below instead of calling the kid unknown meanwhile.
-		done := make(chan struct{})
-		if s.forced.CompareAndSwap(nil, &done) {
+		// Whoever installs the refetch owns it; the others wait on it
+		// below instead of calling the kid unknown meanwhile.
+		r := &refetch{done: make(chan struct{})}
+		if s.forced.CompareAndSwap(nil, r) {
 			if s.lastForced.CompareAndSwap(last, now) {
 				s.stats.UnknownKidRefetches.Add(1)
-				_, _ = s.fetch(ctx)
+				r.err, r.ran = s.fetchFresh(ctx), true
 			}
 			s.forced.Store(nil)
-			close(done)
+			close(r.done)
+			mine = r
 		}
 	}
-	if p := s.forced.Load(); p != nil {
+	if p := s.forced.Load(); mine == nil && p != nil {
 		select {
-		case <-*p:
+		case <-p.done:
+			mine = p
 		case <-ctx.Done():
 		}
 	}
 	gen = s.gen.Load()
 	if c := s.set.Load().candidates(kid, alg); len(c) > 0 {
 		return c, gen, keyFound
+	}
+	// Judge by the refetch this kid caused when there was one: a fetch
+	// that finished later but started earlier says nothing about the kid.
+	if mine != nil && mine.ran {
+		if mine.err != nil {
+			return nil, gen, keyUndecidable
+		}
+		return nil, gen, keyUnknown
 	}
 	if !s.ok.Load() {
 		return nil, gen, keyUndecidable

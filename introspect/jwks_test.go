@@ -22,10 +22,11 @@ import (
 // jwksServer is a real HTTP server publishing a JWKS that tests rotate.
 type jwksServer struct {
 	*httptest.Server
-	mu       sync.Mutex // guards keys, down, maxAge
+	mu       sync.Mutex // guards keys, down, maxAge, gate
 	keys     map[string]*ecdsa.PrivateKey
 	down     bool
 	maxAge   int
+	gate     chan struct{} // when set, requests wait for it to close before answering
 	requests atomic.Int32
 	delay    time.Duration
 }
@@ -41,8 +42,16 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	time.Sleep(s.delay)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
+	down, maxAge, gate := s.down, s.maxAge, s.gate
+	var set jose.JSONWebKeySet // the keys as the request arrives
+	for kid, k := range s.keys {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"})
+	}
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if down {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
@@ -55,12 +64,8 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	var set jose.JSONWebKeySet
-	for kid, k := range s.keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"})
-	}
-	if s.maxAge > 0 {
-		w.Header().Set("Cache-Control", "public, max-age="+itoa(s.maxAge))
+	if maxAge > 0 {
+		w.Header().Set("Cache-Control", "public, max-age="+itoa(maxAge))
 	}
 	json.NewEncoder(w).Encode(set)
 }
@@ -184,6 +189,51 @@ func TestJWKSRotation(t *testing.T) {
 	c.Check(ctx, []byte(unknown)) // forces the refetch that sees k1 gone
 	if e, _ := c.Check(ctx, []byte(t1)); e.Active() {
 		t.Fatal("token of a withdrawn key still active")
+	}
+}
+
+// TestUnknownKidRefetchesAfresh: a token with a new kid must be judged by a
+// fetch that started after it arrived, not by one already in flight, whose
+// answer may predate the key (issuer publishes k2, then issues k2 tokens).
+func TestUnknownKidRefetchesAfresh(t *testing.T) {
+	s := newJWKSServer(t)
+	s.add("k1")
+	clock := &fakeClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	c := remoteChecker(t, s, clock, nil)
+	ks := c.v.issuers[testIss].keys
+
+	gate := make(chan struct{})
+	s.mu.Lock()
+	s.gate = gate
+	s.mu.Unlock()
+	before := s.requests.Load()
+	go func() { _, _ = ks.fetch(context.Background()) }() // a refresh, held by the issuer
+	for s.requests.Load() == before {
+		time.Sleep(time.Millisecond)
+	}
+	k2 := s.add("k2")
+	t2 := mintWith(t, k2, "k2", clock.now(), nil)
+	type verdict struct {
+		e   *Entry
+		err error
+	}
+	done := make(chan verdict)
+	go func() {
+		e, err := c.Check(context.Background(), []byte(t2))
+		done <- verdict{e, err}
+	}()
+	// Let the check reach the refetch and meet the held refresh; if it
+	// has not by then, it fetches k2 itself and the test proves nothing,
+	// but it cannot fail wrongly.
+	time.Sleep(100 * time.Millisecond)
+	s.mu.Lock()
+	s.gate = nil
+	s.mu.Unlock()
+	close(gate)
+	v := <-done
+	if v.err != nil || !v.e.Active() {
+		t.Fatalf("token of a key published during a refresh: active=%v reason=%v err=%v", v.e != nil && v.e.Active(), v.e.Reason(), v.err)
 	}
 }
 
