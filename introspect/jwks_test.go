@@ -203,14 +203,22 @@ func TestUnknownKidRefetchesAfresh(t *testing.T) {
 	c := remoteChecker(t, s, clock, nil)
 	ks := c.v.issuers[testIss].keys
 
+	// The start-up fetch may still be finishing (WaitLoaded returns once
+	// keys are in): let it, so that the refresh below is a fetch of its own.
+	if _, err := ks.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	gate := make(chan struct{})
 	s.mu.Lock()
 	s.gate = gate
 	s.mu.Unlock()
 	before := s.requests.Load()
 	go func() { _, _ = ks.fetch(context.Background()) }() // a refresh, held by the issuer
-	for s.requests.Load() == before {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); s.requests.Load() == before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(gate)
+			t.Fatal("the refresh never reached the issuer")
+		}
 	}
 	k2 := s.add("k2")
 	t2 := mintWith(t, k2, "k2", clock.now(), nil)
