@@ -182,7 +182,7 @@ func (l *spinLoop) run(ctx context.Context, d time.Duration, limit int64) {
 	start := time.Now()
 	end := start.Add(d)
 	next := start
-	var issued int64
+	var issued, sentBefore int64
 	sending := true
 	events := make([]unix.EpollEvent, len(l.conns))
 	lastYield := start
@@ -194,7 +194,7 @@ func (l *spinLoop) run(ctx context.Context, d time.Duration, limit int64) {
 		for sending && !now.Before(next) && len(l.idle) > 0 {
 			i := l.idle[len(l.idle)-1]
 			l.idle = l.idle[:len(l.idle)-1]
-			if !l.send(i, next, now) {
+			if !l.send(i, next) {
 				l.idle = append(l.idle, i)
 				sending = false // pool exhausted: run.stop was called
 				break
@@ -204,6 +204,10 @@ func (l *spinLoop) run(ctx context.Context, d time.Duration, limit int64) {
 			if !next.Before(end) || limit > 0 && issued >= limit {
 				sending = false
 			}
+		}
+		if issued > sentBefore {
+			l.st.busy += time.Since(now)
+			sentBefore = issued
 		}
 		if !sending && l.busy == 0 {
 			return
@@ -230,7 +234,7 @@ func (l *spinLoop) run(ctx context.Context, d time.Duration, limit int64) {
 
 // send prepares and writes the next request on connection i, just taken
 // off the idle list; false when there is no request left to send.
-func (l *spinLoop) send(i int, intended, now time.Time) bool {
+func (l *spinLoop) send(i int, intended time.Time) bool {
 	c := l.conns[i]
 	w := c.w
 	class := w.chooseClass()
@@ -243,6 +247,9 @@ func (l *spinLoop) send(i int, intended, now time.Time) bool {
 		}
 		out = l.serialize(w.req)
 	}
+	// The clock is read per send, not per turn of the loop: a turn that
+	// sends several requests must not date the later ones early.
+	now := time.Now()
 	c.busy, c.class, c.intended, c.sent = true, class, intended, now
 	l.busy++
 	c.in = c.in[:0]
@@ -260,7 +267,6 @@ func (l *spinLoop) send(i int, intended, now time.Time) bool {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(i)}
 		_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, c.fd, &ev)
 	}
-	l.st.busy += time.Since(now)
 	return true
 }
 

@@ -104,6 +104,8 @@ func (c *Checker) checkAt(ctx context.Context, tok []byte, now int64) (*Entry, e
 func (c *Checker) miss(ctx context.Context, tok []byte, k cache.Key) (*Entry, error) {
 	return c.pos.Do(&k, func() (*Entry, error) {
 		d := sha256.Sum256(tok) // for revocation by token hash
+		// A copy: tok is the request's buffer, and the verifier keeps
+		// pieces of the token (the header memo).
 		e, err := c.v.verify(ctx, string(tok), &d)
 		if err != nil {
 			return nil, err
