@@ -126,17 +126,19 @@ func (s *Service) build(startCtx, ctx context.Context, cfg *config.Config, opts 
 		return fmt.Errorf("nats: %w", err)
 	}
 
+	// Every unmet condition is named, not just the first: an operator
+	// looking at a node that is not ready wants the whole list at once.
 	ready := func() (bool, string) {
-		if ok, why := v.Ready(); !ok {
-			return false, why
+		var why []string
+		if ok, r := v.Ready(); !ok {
+			why = append(why, r)
 		}
-		if ok, why := s.node.Ready(); !ok {
-			return false, why
+		if ok, r := s.node.Ready(); !ok {
+			why = append(why, r)
+		} else if !s.replayed.Load() {
+			why = append(why, "revocation: history replayed, not yet answering")
 		}
-		if !s.replayed.Load() {
-			return false, "revocation: history replayed, not yet answering"
-		}
-		return true, ""
+		return len(why) == 0, strings.Join(why, "; ")
 	}
 	s.ready = ready
 	s.metrics = metrics.New(prometheus.NewRegistry(), Version)
