@@ -764,9 +764,11 @@ var bigBody = make([]byte, 16<<20)
 // non-reading clients are cut off in time.
 func TestFasthttp(t *testing.T) {
 	const (
-		readTimeout  = 200 * time.Millisecond
-		writeTimeout = 200 * time.Millisecond
-		idleTimeout  = 400 * time.Millisecond
+		// Long enough that a TLS handshake under -race on a busy 2-core
+		// machine fits in the first read window (200ms did not, in CI).
+		readTimeout  = 600 * time.Millisecond
+		writeTimeout = 600 * time.Millisecond
+		idleTimeout  = 1200 * time.Millisecond
 	)
 	cert, pool := selfSigned(t)
 	for _, withTLS := range []bool{false, true} {
@@ -777,13 +779,17 @@ func TestFasthttp(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			// serve starts a server for one subtest and returns a dialer and
-			// the times the server closed connections.
-			serve := func(t *testing.T) (func(t *testing.T) net.Conn, <-chan time.Time) {
+			// the times the server closed connections. read overrides the
+			// read timeout when not zero.
+			serve := func(t *testing.T, read time.Duration) (func(t *testing.T) net.Conn, <-chan time.Time) {
 				raw, err := net.Listen("tcp", "127.0.0.1:0")
 				if err != nil {
 					t.Fatal(err)
 				}
 				to := Timeouts{Read: readTimeout, Write: writeTimeout, Idle: idleTimeout}
+				if read != 0 {
+					to.Read = read
+				}
 				var ln net.Listener
 				if withTLS {
 					ln = NewTLSListener(raw, to, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
@@ -886,11 +892,11 @@ func TestFasthttp(t *testing.T) {
 				return at
 			}
 
-			// The subtests run one at a time: with 200ms timeouts, a dozen
+			// The subtests run one at a time: with sub-second timeouts, a dozen
 			// TLS handshakes and transfers at once under -race on a small
 			// shared machine miss them for real.
 			t.Run("keep-alive", func(t *testing.T) {
-				dial, _ := serve(t)
+				dial, _ := serve(t, 0)
 				c := dial(t)
 				br := bufio.NewReader(c)
 				last := time.Now()
@@ -903,14 +909,14 @@ func TestFasthttp(t *testing.T) {
 				// Longer than the read and write timeouts, shorter than the
 				// idle one: only the idle one applies between requests.
 				for i := range 2 {
-					time.Sleep(300 * time.Millisecond)
+					time.Sleep(900 * time.Millisecond)
 					if err := get(c, br); err != nil {
 						t.Fatalf("request after pause %d: %v", i, err)
 					}
 				}
 			})
 			t.Run("slowloris", func(t *testing.T) {
-				dial, _ := serve(t)
+				dial, _ := serve(t, 0)
 				start := time.Now()
 				c := dial(t)
 				if _, err := io.WriteString(c, "GET / HT"); err != nil {
@@ -928,7 +934,7 @@ func TestFasthttp(t *testing.T) {
 					name += " after a response"
 				}
 				t.Run(name, func(t *testing.T) {
-					dial, _ := serve(t)
+					dial, _ := serve(t, 0)
 					// A new connection's window opens at accept (under TLS
 					// the handshake takes part of it), a keep-alive one's at
 					// the first byte.
@@ -954,7 +960,7 @@ func TestFasthttp(t *testing.T) {
 				})
 			}
 			t.Run("idle", func(t *testing.T) {
-				dial, _ := serve(t)
+				dial, _ := serve(t, 0)
 				c := dial(t)
 				br := bufio.NewReader(c)
 				if err := get(c, br); err != nil {
@@ -964,13 +970,15 @@ func TestFasthttp(t *testing.T) {
 				checkAround(t, "idle connection closed", start, closedAfter(t, c), idleTimeout)
 			})
 			t.Run("silent", func(t *testing.T) {
-				dial, _ := serve(t)
+				dial, _ := serve(t, 0)
 				start := time.Now()
 				c := dial(t) // under TLS, the handshake counts
 				checkAround(t, "silent connection closed", start, closedAfter(t, c), readTimeout)
 			})
 			t.Run("write", func(t *testing.T) {
-				dial, closed := serve(t)
+				// Only the write timeout is under test: a slow handshake must
+				// not use up the first request's read window.
+				dial, closed := serve(t, time.Minute)
 				c := dial(t)
 				// Never read: the server's write of the 16MB answer stalls.
 				start := time.Now()
