@@ -24,9 +24,9 @@ type val struct {
 
 func (v *val) CacheKey() *Key { return &v.d }
 
-func newTest(t testing.TB) *Cache[*val] {
+func newTest(t testing.TB, front bool) *Cache[val, *val] {
 	t.Helper()
-	c, err := New[*val](Config{MaxBytes: 1 << 20})
+	c, err := New[val](Config{MaxBytes: 1 << 20, Front: front})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,48 +34,148 @@ func newTest(t testing.TB) *Cache[*val] {
 	return c
 }
 
+// eachMode runs f on a cache without and with a front table.
+func eachMode(t *testing.T, f func(t *testing.T, front bool)) {
+	for _, front := range []bool{false, true} {
+		t.Run(fmt.Sprintf("front=%v", front), func(t *testing.T) { f(t, front) })
+	}
+}
+
 func TestGetSet(t *testing.T) {
-	c := newTest(t)
-	a, b := digest("a"), digest("b")
-	if !c.Set(&val{a, "answer-a"}, 10, time.Minute) {
-		t.Fatal("Set dropped")
+	eachMode(t, func(t *testing.T, front bool) {
+		c := newTest(t, front)
+		a, b := digest("a"), digest("b")
+		if !c.Set(&val{a, "answer-a"}, 10, time.Minute) {
+			t.Fatal("Set dropped")
+		}
+		c.Wait()
+		// The second and third Get come from the front table when there
+		// is one.
+		for range 3 {
+			if v, ok := c.Get(&a); !ok || v.s != "answer-a" {
+				t.Fatalf("Get(a) = %v, %v; want answer-a", v, ok)
+			}
+		}
+		if _, ok := c.Get(&b); ok {
+			t.Fatal("Get(b) hit")
+		}
+		if c.Set(&val{b, "x"}, 10, 0) {
+			t.Fatal("Set with ttl 0 stored")
+		}
+		if st := c.Stats(); st.Hits != 3 || st.Misses != 1 {
+			t.Fatalf("hits %d misses %d, want 3 and 1", st.Hits, st.Misses)
+		}
+	})
+}
+
+// TestFrontHoldsOnlyWhatRistrettoHolds churns a small cache from several
+// goroutines, so that ristretto evicts and rejects values while they are
+// being promoted to the front table; afterwards no front slot may hold a
+// value ristretto let go (it would be kept alive past the byte budget).
+func TestFrontHoldsOnlyWhatRistrettoHolds(t *testing.T) {
+	c, err := New[val](Config{MaxBytes: 64 << 10, AvgEntryBytes: 1000, Front: true})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c.Close()
+	const keys = 400
+	vals := make([]*val, keys)
+	for i := range vals {
+		vals[i] = &val{digest(fmt.Sprint(i)), fmt.Sprint(i)}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20_000 {
+				v := vals[(i*7+g*13)%keys]
+				if got, ok := c.Get(&v.d); ok {
+					if got != v {
+						t.Errorf("Get(%s) = value %s", v.s, got.s)
+						return
+					}
+					continue
+				}
+				c.Set(v, 1000, time.Hour)
+			}
+		}()
+	}
+	wg.Wait()
 	c.Wait()
-	if v, ok := c.Get(&a); !ok || v.s != "answer-a" {
-		t.Fatalf("Get(a) = %v, %v; want answer-a", v, ok)
+	for _, v := range vals {
+		if c.slot(&v.d).Load() != v {
+			continue
+		}
+		if w, ok := c.rc.Get(c.keyFor(&v.d)); !ok || w != v {
+			t.Errorf("value %s is in the front table but not in ristretto", v.s)
+		}
 	}
-	if _, ok := c.Get(&b); ok {
-		t.Fatal("Get(b) hit")
+	// And hits do fill it.
+	inFront := 0
+	for _, v := range vals {
+		if _, ok := c.Get(&v.d); ok && c.slot(&v.d).Load() == v {
+			inFront++
+		}
 	}
-	if c.Set(&val{b, "x"}, 10, 0) {
-		t.Fatal("Set with ttl 0 stored")
+	if inFront == 0 {
+		t.Fatal("no hit put its value in the front table")
+	}
+	if st := c.Stats(); st.Evictions+st.SetsRejected == 0 {
+		t.Fatal("ristretto let nothing go: the test proves nothing")
 	}
 }
 
-// TestCollisionNeverServesOtherToken forces every digest onto one
-// ristretto key: the cache must answer a miss, never the other token's
-// value.
+// TestFrontHitsReachAdmission: hits served from the front table must
+// still reach ristretto's admission policy (TinyLFU), or a stream of
+// tokens asked for once would evict the hot ones. A sample of them does:
+// sampleEvery is the rate.
+func TestFrontHitsReachAdmission(t *testing.T) {
+	c := newTest(t, true)
+	v := &val{digest("hot"), "hot"}
+	c.Set(v, 10, time.Hour)
+	c.Wait()
+	c.Get(&v.d) // promoted to the front table
+	before := c.rc.Metrics.Hits()
+	const n = 16_000
+	for range n {
+		c.Get(&v.d)
+	}
+	// Binomial(n, 1/sampleEvery): mean 2,000, sd 42.
+	got := c.rc.Metrics.Hits() - before
+	if want := uint64(n / sampleEvery); got < want*3/4 || got > want*5/4 {
+		t.Fatalf("%d of %d front-table hits reached ristretto, want about %d", got, n, want)
+	}
+}
+
 func TestCollisionNeverServesOtherToken(t *testing.T) {
-	c := newTest(t)
-	c.collide = true
-	a, b := digest("token-a"), digest("token-b")
-	c.Set(&val{a, "answer-a"}, 10, time.Minute)
-	c.Wait()
-	if v, ok := c.Get(&b); ok {
-		t.Fatalf("Get(b) = %q: served token a's answer for token b", v.s)
-	}
-	c.Set(&val{b, "answer-b"}, 10, time.Minute)
-	c.Wait()
-	if v, ok := c.Get(&a); ok && v.s != "answer-a" {
-		t.Fatalf("Get(a) = %q after b overwrote the slot", v.s)
-	}
-	if v, ok := c.Get(&b); ok && v.s != "answer-b" {
-		t.Fatalf("Get(b) = %q", v.s)
-	}
+	eachMode(t, func(t *testing.T, front bool) {
+		c := newTest(t, front)
+		c.collide = true
+		a, b := digest("token-a"), digest("token-b")
+		// Same front slot too, when there is a front table.
+		copy(b[8:], a[8:])
+		c.Set(&val{a, "answer-a"}, 10, time.Minute)
+		c.Wait()
+		c.Get(&a) // promoted to the front table
+		if v, ok := c.Get(&b); ok {
+			t.Fatalf("Get(b) = %q: served token a's answer for token b", v.s)
+		}
+		c.Set(&val{b, "answer-b"}, 10, time.Minute)
+		c.Wait()
+		if v, ok := c.Get(&a); ok && v.s != "answer-a" {
+			t.Fatalf("Get(a) = %q after b overwrote the slot", v.s)
+		}
+		if v, ok := c.Get(&b); ok && v.s != "answer-b" {
+			t.Fatalf("Get(b) = %q", v.s)
+		}
+	})
 }
 
+// TestTTL covers the cache without a front table, whose values go at
+// their ttl (with one, the caller checks expiry: see Config.Front).
 func TestTTL(t *testing.T) {
-	c := newTest(t)
+	c := newTest(t, false)
 	a := digest("a")
 	c.Set(&val{a, "v"}, 10, 50*time.Millisecond)
 	c.Wait()
@@ -92,7 +192,7 @@ func TestTTL(t *testing.T) {
 }
 
 func TestDoSharesOneCall(t *testing.T) {
-	c := newTest(t)
+	c := newTest(t, false)
 	d := digest("x")
 	var calls atomic.Int32
 	release := make(chan struct{})
@@ -124,30 +224,46 @@ func TestDoSharesOneCall(t *testing.T) {
 }
 
 func TestBoundedByMaxBytes(t *testing.T) {
-	c, err := New[*val](Config{MaxBytes: 100_000, AvgEntryBytes: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for i := range 2000 {
-		d := digest(fmt.Sprint(i))
-		c.Set(&val{d, "v"}, 1000, time.Hour)
-	}
-	c.Wait()
-	if got := c.Stats().CostBytes; got > 100_000 {
-		t.Fatalf("cost %d over MaxBytes", got)
+	eachMode(t, func(t *testing.T, front bool) {
+		c, err := New[val](Config{MaxBytes: 100_000, AvgEntryBytes: 1000, Front: front})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for i := range 2000 {
+			d := digest(fmt.Sprint(i))
+			c.Set(&val{d, "v"}, 1000, time.Hour)
+			c.Get(&d)
+		}
+		c.Wait()
+		got := c.Stats().CostBytes + int64(len(c.front))*8
+		if got > 100_000 {
+			t.Fatalf("cost %d (front table included) over MaxBytes", got)
+		}
+	})
+}
+
+func TestFrontTooSmall(t *testing.T) {
+	if _, err := New[val](Config{MaxBytes: 4096, AvgEntryBytes: 1000, Front: true}); err == nil {
+		t.Fatal("a budget smaller than the front table accepted")
 	}
 }
 
+// BenchmarkGetHit is a hit on one value, from ristretto and from the
+// front table.
 func BenchmarkGetHit(b *testing.B) {
-	c := newTest(b)
-	d := digest("a")
-	c.Set(&val{d, "v"}, 10, time.Hour)
-	c.Wait()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, ok := c.Get(&d); !ok {
-			b.Fatal("miss")
-		}
+	for _, front := range []bool{false, true} {
+		b.Run(fmt.Sprintf("front=%v", front), func(b *testing.B) {
+			c := newTest(b, front)
+			d := digest("a")
+			c.Set(&val{d, "v"}, 10, time.Hour)
+			c.Wait()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := c.Get(&d); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
 	}
 }

@@ -19,8 +19,8 @@ type DenyList interface {
 type Checker struct {
 	v      *Verifier
 	keys   *cache.Keyer
-	pos    *cache.Cache[*Entry] // verified tokens
-	neg    *cache.Cache[*Entry] // tokens whose signature failed
+	pos    *cache.Cache[Entry, *Entry] // verified tokens
+	neg    *cache.Cache[Entry, *Entry] // tokens whose signature failed
 	deny   DenyList
 	negTTL time.Duration
 	now    func() time.Time
@@ -52,11 +52,11 @@ func NewChecker(v *Verifier, cfg CheckerConfig) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	pos, err := cache.New[*Entry](cache.Config{MaxBytes: cfg.MaxBytes - cfg.MaxBytes/16, AvgEntryBytes: 1024})
+	pos, err := cache.New[Entry](cache.Config{MaxBytes: cfg.MaxBytes - cfg.MaxBytes/16, AvgEntryBytes: 1024, Front: true})
 	if err != nil {
 		return nil, err
 	}
-	neg, err := cache.New[*Entry](cache.Config{MaxBytes: cfg.MaxBytes / 16, AvgEntryBytes: 256})
+	neg, err := cache.New[Entry](cache.Config{MaxBytes: cfg.MaxBytes / 16, AvgEntryBytes: 256})
 	if err != nil {
 		pos.Close()
 		return nil, err
