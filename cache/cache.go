@@ -65,7 +65,8 @@ type Config struct {
 }
 
 // sampleEvery is how often, as a power of two, a front-table hit is also
-// told to ristretto, whose admission policy (TinyLFU) keeps a value only
+// told to ristretto (and a ristretto hit takes over a front slot another
+// value holds), whose admission policy (TinyLFU) keeps a value only
 // if it is asked for more often than what it would evict. A hot token is
 // asked for thousands of times, and an eighth of that still wins those
 // comparisons against tokens seen once, at an eighth of the cost.
@@ -163,9 +164,11 @@ func (c *Cache[T, V]) keyFor(d *Key) uint64 {
 // Get returns the value stored under d, if any.
 func (c *Cache[T, V]) Get(d *Key) (V, bool) {
 	var slot *atomic.Pointer[T]
+	var held *T
 	if c.front != nil {
 		slot = c.slot(d)
-		if v := V(slot.Load()); v != nil && *v.CacheKey() == *d {
+		held = slot.Load()
+		if v := V(held); v != nil && *v.CacheKey() == *d {
 			c.hits.add(d)
 			if rand.Uint32()%sampleEvery == 0 {
 				c.rc.Get(c.keyFor(d))
@@ -179,7 +182,10 @@ func (c *Cache[T, V]) Get(d *Key) (V, bool) {
 		return nil, false
 	}
 	c.hits.add(d)
-	if slot != nil {
+	// A slot held by another value is taken over only now and then: two
+	// hot tokens sharing a slot would otherwise displace each other on
+	// every hit, each time paying ristretto's lookup twice.
+	if slot != nil && (held == nil || rand.Uint32()%sampleEvery == 0) {
 		c.promote(slot, v)
 	}
 	return v, true

@@ -148,6 +148,29 @@ func TestFrontHitsReachAdmission(t *testing.T) {
 	}
 }
 
+// TestFrontSlotTakeover: a value takes an empty front slot at its first
+// hit, and one held by another value after a few.
+func TestFrontSlotTakeover(t *testing.T) {
+	c := newTest(t, true)
+	a, b := &val{digest("a"), "a"}, &val{digest("b"), "b"}
+	copy(b.d[8:], a.d[8:]) // same slot
+	c.Set(a, 10, time.Hour)
+	c.Set(b, 10, time.Hour)
+	c.Wait()
+	c.Get(&a.d)
+	if c.slot(&a.d).Load() != a {
+		t.Fatal("first hit did not take the empty slot")
+	}
+	for range 200 { // 1 - (7/8)^200: the slot moves with certainty
+		if v, ok := c.Get(&b.d); !ok || v != b {
+			t.Fatalf("Get(b) = %v, %v", v, ok)
+		}
+	}
+	if c.slot(&b.d).Load() != b {
+		t.Fatal("200 hits did not take over the slot")
+	}
+}
+
 func TestCollisionNeverServesOtherToken(t *testing.T) {
 	eachMode(t, func(t *testing.T, front bool) {
 		c := newTest(t, front)
