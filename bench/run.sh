@@ -15,7 +15,7 @@
 # Knobs (environment):
 #   BENCH_DURATION=10s        measured time of each run
 #   BENCH_CONNECTIONS=50      keep-alive connections of the closed loop
-#   BENCH_OPEN_PAIRS=3        alternating open-loop runs against the ceiling and introspectd
+#   BENCH_OPEN_PAIRS=5        alternating open-loop runs against the ceiling and introspectd
 #   BENCH_TOKENS=10000        warmed tokens in the hit runs
 #   BENCH_GARBAGE_REQUESTS=1300000  garbage run: requests, 80% garbage (a million garbage tokens)
 #   BENCH_GARBAGE_DURATION=120s     ... or this long at most
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-50}
-OPEN_PAIRS=${BENCH_OPEN_PAIRS:-3}
+OPEN_PAIRS=${BENCH_OPEN_PAIRS:-5}
 TOKENS=${BENCH_TOKENS:-10000}
 GARBAGE_REQUESTS=${BENCH_GARBAGE_REQUESTS:-1300000}
 GARBAGE_DURATION=${BENCH_GARBAGE_DURATION:-120s}
