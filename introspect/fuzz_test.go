@@ -100,7 +100,7 @@ func FuzzRequest(f *testing.F) {
 // FuzzCleanPath: a path that a route would see must be clean and rooted,
 // so no spelling of /admin escapes an /admin rule.
 func FuzzCleanPath(f *testing.F) {
-	for _, s := range []string{"/admin", "/%61dmin", "//admin", "/x/../admin", "/a?b", "http://h/admin", "", "*"} {
+	for _, s := range []string{"/admin", "/%61dmin", "//admin", "/x/../admin", "/a?b", "http://h/admin", "http://h/admin;x/y", "", "*"} {
 		f.Add(s)
 	}
 	rs := compileRoutes([]Route{{PathPrefix: "/admin", Scopes: []string{"admin"}}})
@@ -117,6 +117,12 @@ func FuzzCleanPath(f *testing.F) {
 		}
 		if bytes.Equal(p, []byte("/admin")) && firstRoute(rs, []byte("GET"), p) == nil {
 			t.Fatalf("/admin escaped its rule via %q", uri)
+		}
+		// The same path in absolute form must be read the same way.
+		if strings.HasPrefix(uri, "/") {
+			if q, ok := cleanPath([]byte("http://h" + uri)); ok && !bytes.Equal(p, q) {
+				t.Fatalf("cleanPath(%q) = %q but %q in absolute form", uri, p, q)
+			}
 		}
 	})
 }

@@ -74,15 +74,19 @@ func cleanPath(uri []byte) ([]byte, bool) {
 	if i := bytes.IndexAny(uri, "?#"); i >= 0 {
 		uri = uri[:i]
 	}
-	if len(uri) == 0 || uri[0] != '/' {
-		// An absolute URI ("http://host/path") is reduced to its path.
-		if u, err := url.Parse(string(uri)); err == nil && u.Path != "" && u.Host != "" {
-			return []byte(path.Clean(u.Path)), true
+	if len(uri) == 0 {
+		return []byte("/"), true
+	}
+	if uri[0] != '/' {
+		// An absolute URI ("http://host/path") is reduced to its path as
+		// sent, which is then read like any other: ";params", '\' and
+		// percent-escapes included (cleaning u.Path alone let
+		// http://h/admin;x/users past an /admin rule).
+		u, err := url.Parse(string(uri))
+		if err != nil || u.Host == "" || u.Path == "" {
+			return nil, false
 		}
-		if len(uri) == 0 {
-			return []byte("/"), true
-		}
-		return nil, false
+		uri = []byte(u.EscapedPath())
 	}
 	if isClean(uri) {
 		return uri, true
@@ -101,7 +105,11 @@ func cleanPath(uri []byte) ([]byte, bool) {
 			segs[i] = seg[:j]
 		}
 	}
-	c := path.Clean(strings.Join(segs, "/"))
+	joined := strings.Join(segs, "/")
+	c := path.Clean(joined)
+	if strings.HasSuffix(joined, "/") && c != "/" {
+		c += "/" // as a clean path keeps it: /admin/ is not /admin to every upstream
+	}
 	return []byte(c), true
 }
 
