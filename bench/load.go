@@ -261,7 +261,11 @@ type Result struct {
 	Throughput float64 `json:"throughput_rps"`
 	// Latency is end to end: from the send in the closed loop, from the
 	// intended send time in the open loop.
-	Latency     Latency                `json:"latency"`
+	Latency Latency `json:"latency"`
+	// LatencyHist is Latency's whole histogram (HdrHistogram V2 compressed
+	// encoding, base64, nanoseconds), so that a report can pool runs: a
+	// p99 over several runs is not a function of their p99s.
+	LatencyHist string                 `json:"latency_hist,omitempty"`
 	ServiceTime *Latency               `json:"service_time,omitempty"` // open loop: from the actual send
 	SendLag     *Latency               `json:"send_lag,omitempty"`     // open loop: actual minus intended send
 	Classes     map[string]ClassResult `json:"classes"`
@@ -1027,6 +1031,9 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 	res.OK = res.Requests - countErrors(res.Errors)
 	res.Throughput = float64(res.Requests) / elapsed.Seconds()
 	res.Latency = summarize(all)
+	if b, err := all.Encode(hdr.V2CompressedEncodingCookieBase); err == nil {
+		res.LatencyHist = string(b)
+	}
 	if merged.service != nil {
 		s, l := summarize(merged.service), summarize(merged.lag)
 		res.ServiceTime, res.SendLag = &s, &l

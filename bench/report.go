@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Names of the servers in results (the -name flag), as the report matches them.
@@ -174,6 +176,27 @@ func (d *reportData) findAll(name, scenario, mode string, pred func(*Result) boo
 	return rs
 }
 
+// pooledP99 is the p99 of all of rs's requests together, read off their
+// merged histograms; false when a run has no histogram (results written
+// before the tool kept them) or it does not decode.
+func pooledP99(rs []*namedResult) (float64, bool) {
+	all := newHist()
+	for _, r := range rs {
+		if r.LatencyHist == "" {
+			return 0, false
+		}
+		h, err := hdr.Decode([]byte(r.LatencyHist))
+		if err != nil {
+			return 0, false
+		}
+		all.Merge(h)
+	}
+	if all.TotalCount() == 0 {
+		return 0, false
+	}
+	return summarize(all).P99, true
+}
+
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
@@ -305,7 +328,18 @@ func (d *reportData) targets() []target {
 				fixedP99 = append(fixedP99, us(fixed[i].Latency.P99))
 			}
 			q := median(ratios)
-			v, note := verdict(q <= 1.5), ""
+			// The median of the pairs' ratios cancels the machine's drift
+			// between pairs; the pooled p99 (all of a server's requests in
+			// one histogram) weighs every request alike, so one quiet pair
+			// cannot carry it. Where both are known the target needs both.
+			pooledOurs, okOurs := pooledP99(ours)
+			pooledFixed, okFixed := pooledP99(fixed)
+			pooled := okOurs && okFixed && pooledFixed > 0
+			pq := 0.0
+			if pooled {
+				pq = pooledOurs / pooledFixed
+			}
+			v, note := verdict(q <= 1.5 && (!pooled || pq <= 1.5)), ""
 			for _, r := range append(append([]*namedResult{}, fixed...), ours...) {
 				// Requests wait for a free connection when the server is
 				// saturated (its cores busy): that wait is the server's. When
@@ -331,6 +365,9 @@ func (d *reportData) targets() []target {
 					each = append(each, times(r))
 				}
 				ratio = fmt.Sprintf("median %s of %d pairs (%s)", times(q), n, strings.Join(each, ", "))
+			}
+			if pooled {
+				ratio += fmt.Sprintf("; pooled p99 %s (%s vs %s)", times(pq), us(pooledOurs), us(pooledFixed))
 			}
 			ts = append(ts, target{what + fmt.Sprintf(" (%s req/s)", thousands(ours[0].Rate)), strings.Join(oursP99, ", "),
 				strings.Join(fixedP99, ", ") + " (fixed)" + note, ratio, "≤ 1.5×", v, sources(append(ours, fixed...)...)})
