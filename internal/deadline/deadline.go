@@ -144,8 +144,10 @@ func startClock() {
 
 // after returns the encoded deadline d from now on the coarse clock (0 for
 // d <= 0, no deadline), saturating far in the future. The clock is between 0
-// and a tick behind (more when its goroutine runs late); adding a tick makes
-// a deadline fire between exact and a tick late, rather than early.
+// and a tick behind; adding a tick makes a deadline fire between exact and a
+// tick late, rather than early. When the clock's goroutine runs late (a
+// starved process) the deadline fires early by as much: a timeout is a
+// bound on a client, not a precise interval.
 func after(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
