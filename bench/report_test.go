@@ -195,20 +195,27 @@ func TestOpenLoopVerdict(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		md, err := BuildReport(dir, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var row string
-		for line := range strings.SplitSeq(md, "\n") {
-			if strings.HasPrefix(line, "| open loop, half the ceiling's peak rate") {
-				row = line
-			}
-		}
+		row := openLoopRow(t, dir)
 		if !strings.Contains(row, "| 3.00× | ≤ 1.5× | "+tc.want) {
 			t.Errorf("%s engine, busy %.2f: row %s, want verdict %s", tc.engine, tc.busy, row, tc.want)
 		}
 	}
+}
+
+// openLoopRow builds the report of the results in dir and returns its
+// open-loop target row.
+func openLoopRow(t *testing.T, dir string) string {
+	t.Helper()
+	md, err := BuildReport(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(md, "\n") {
+		if strings.HasPrefix(line, "| open loop, half the ceiling's peak rate") {
+			return line
+		}
+	}
+	return ""
 }
 
 // TestOpenLoopPairs: with several alternating pairs of open-loop runs the
@@ -287,16 +294,7 @@ func TestOpenLoopPooled(t *testing.T) {
 				}
 			}
 		}
-		md, err := BuildReport(dir, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var row string
-		for line := range strings.SplitSeq(md, "\n") {
-			if strings.HasPrefix(line, "| open loop, half the ceiling's peak rate") {
-				row = line
-			}
-		}
+		row := openLoopRow(t, dir)
 		if !strings.Contains(row, "pooled p99") || !strings.Contains(row, tc.want) {
 			t.Errorf("%s: row %s, want a pooled p99 and %s", tc.name, row, tc.want)
 		}
