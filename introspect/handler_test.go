@@ -100,14 +100,18 @@ func (e *handlerEnv) do(t testing.TB, method, path string, hdr map[string]string
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	written := make(chan struct{})
 	go func() {
+		defer close(written)
 		w := bufio.NewWriter(c)
 		if req.Write(w) == nil {
 			w.Flush() //nolint:errcheck // see above
 		}
 	}()
-	if err := res.Read(bufio.NewReader(c)); err != nil {
+	err = res.Read(bufio.NewReader(c))
+	c.Close() // ends a write still blocked, before req is released
+	<-written
+	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	out := resp{status: res.StatusCode(), body: string(res.Body()), hdr: map[string]string{}}
