@@ -84,9 +84,10 @@ type Cache[T any, V Ptr[T]] struct {
 	// admission work 2.8%, the largest user-space cost after the kernel's;
 	// the table took 0.35-0.4 µs off the 11 µs of server CPU per request
 	// (alternating A/B runs). Ristretto is here the bottleneck the library
-	// rule allows us to work around. Slots hold only values ristretto holds: a value is put in
-	// after a ristretto hit and taken out when ristretto lets it go
-	// (OnExit), so ristretto's byte budget and eviction stay in charge.
+	// rule allows us to work around. Slots hold only values ristretto
+	// holds: a value is put in after a ristretto hit and taken out when
+	// ristretto lets it go (OnExit), so ristretto's byte budget and
+	// eviction stay in charge.
 	front      []atomic.Pointer[T]
 	frontShift uint
 	hits       counter
