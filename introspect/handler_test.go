@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
@@ -451,6 +453,67 @@ func BenchmarkVerifyMiss(b *testing.B) {
 					b.Fatal("not active")
 				}
 				i++
+			}
+		})
+	}
+}
+
+// BenchmarkIntrospectHitSpread is the hot path as a busy node sees it:
+// hits spread over many cached tokens of about 800 bytes, in an order no
+// prefetcher can guess, so that what a hit costs in memory misses (the
+// cache's slot, the entry, the answer) shows, as it does under load and
+// not in BenchmarkIntrospectHit, whose one token stays in the CPU's caches.
+func BenchmarkIntrospectHitSpread(b *testing.B) {
+	const most = 50000
+	k := testKeys()
+	now := time.Now()
+	pad := strings.Repeat("p", 380) // brings a token to about 800 bytes
+	toks := make([][]byte, most)
+	for i := range toks {
+		toks[i] = []byte(form(k.mint(b, "EdDSA", claims(now, map[string]any{"jti": strconv.Itoa(i), "pad": pad}))))
+	}
+	deny := revocation.NewDenyList(revocation.DenyListConfig{Leeway: 30 * time.Second, MaxTokenLifetime: 24 * time.Hour})
+	chk, err := NewChecker(newTestChecker(b, nil, nil).v, CheckerConfig{MaxBytes: 1 << 30, DenyList: deny})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(chk.Close)
+	h := NewHandler(HandlerConfig{Checker: chk, Clients: []Client{{ID: testClientID, SecretSHA256: sha256.Sum256([]byte(testClientSecret))}}})
+	auth := []byte(basic(testClientID, testClientSecret))
+	path := []byte("/introspect")
+	var ctx fasthttp.RequestCtx
+	for _, n := range []int{1, 10000, most} {
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
+			for _, t := range toks[:n] {
+				hitRequest(&ctx, path, auth, t)
+				h.ServeHTTP(&ctx)
+				chk.pos.Wait()
+			}
+			for _, t := range toks[:n] { // ristretto admits on its second sight
+				hitRequest(&ctx, path, auth, t)
+				h.ServeHTTP(&ctx)
+				if !bytes.HasPrefix(ctx.Response.Body(), []byte(`{"active":true`)) {
+					b.Fatalf("warm-up answer: %s", ctx.Response.Body())
+				}
+			}
+			order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+			hits := chk.pos.Stats().Hits
+			// Each request is copied into one buffer first, as a server
+			// reads it into its connection's buffer: the token's bytes are
+			// then in the CPU's caches, and the misses left are the hit's.
+			var buf []byte
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				buf = append(buf[:0], toks[order[i]]...)
+				hitRequest(&ctx, path, auth, buf)
+				h.ServeHTTP(&ctx)
+				if i++; i == n {
+					i = 0
+				}
+			}
+			if got := chk.pos.Stats().Hits - hits; got < uint64(b.N) {
+				b.Fatalf("%d hits in %d requests", got, b.N)
 			}
 		})
 	}
