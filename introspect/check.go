@@ -75,23 +75,35 @@ func (c *Checker) Close() {
 // once). Every answer, hits included, is checked against expiry and the
 // deny-list. The only error is ErrUndecidable.
 func (c *Checker) Check(ctx context.Context, tok []byte) (*Entry, error) {
-	return c.checkAt(ctx, tok, c.now().Unix())
+	k := c.key(tok)
+	return c.checkAt(ctx, tok, &k, c.now().Unix())
 }
 
-// checkAt is Check at a time the caller already read (unix seconds): the
-// handler reads the clock once per request.
-func (c *Checker) checkAt(ctx context.Context, tok []byte, now int64) (*Entry, error) {
+// key returns tok's cache key and starts loading the cache memory a
+// lookup of it reads first: a caller that has other work to do before
+// checkAt does it while that memory arrives.
+func (c *Checker) key(tok []byte) cache.Key {
+	if len(tok) > MaxTokenBytes {
+		return cache.Key{}
+	}
+	k := c.keys.Key(tok)
+	c.pos.Prefetch(&k)
+	return k
+}
+
+// checkAt is Check with tok's key (from key) at a time the caller already
+// read (unix seconds): the handler reads the clock once per request.
+func (c *Checker) checkAt(ctx context.Context, tok []byte, k *cache.Key, now int64) (*Entry, error) {
 	if len(tok) > MaxTokenBytes {
 		return c.v.inactive(ReasonMalformed), nil
 	}
-	k := c.keys.Key(tok)
-	if e, ok := c.pos.Get(&k); ok && c.current(e) {
+	if e, ok := c.pos.Get(k); ok && c.current(e) {
 		return c.final(e, now), nil
 	}
-	if e, ok := c.neg.Get(&k); ok && c.current(e) {
+	if e, ok := c.neg.Get(k); ok && c.current(e) {
 		return e, nil
 	}
-	e, err := c.miss(ctx, tok, k)
+	e, err := c.miss(ctx, tok, *k)
 	if err != nil {
 		return nil, err
 	}

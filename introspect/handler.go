@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/introspectd/introspectd/cache"
 	"github.com/introspectd/introspectd/revocation"
 )
 
@@ -223,8 +224,9 @@ func (h *Handler) unavailable(ctx *fasthttp.RequestCtx, ep Endpoint, start time.
 	h.cfg.Observer.Observe(ep, OutcomeUnavailable, time.Since(start))
 }
 
-// check runs the checker and applies what depends on the caller.
-func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, cl *Client, start time.Time) (*Entry, error) {
+// check runs the checker and applies what depends on the caller. k is
+// tok's key from h.chk.key.
+func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, k *cache.Key, cl *Client, start time.Time) (*Entry, error) {
 	if h.cfg.Unavailable != nil && h.cfg.Unavailable() {
 		return nil, ErrUndecidable
 	}
@@ -232,7 +234,7 @@ func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, cl *Client, start 
 	if !h.chk.realClock {
 		now = h.chk.now().Unix()
 	}
-	e, err := h.chk.checkAt(ctx, tok, now) // the only error is ErrUndecidable
+	e, err := h.chk.checkAt(ctx, tok, k, now) // the only error is ErrUndecidable
 	if err != nil {
 		return nil, err
 	}
@@ -244,17 +246,20 @@ func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, cl *Client, start 
 
 func (h *Handler) introspect(ctx *fasthttp.RequestCtx) {
 	start := requestStart(ctx)
+	// The token's key first, so that the cache's memory loads while the
+	// caller is checked (see Checker.key).
+	tok := formValue(ctx, "token")
+	k := h.chk.key(tok)
 	cl, ok := h.caller(ctx, EndpointIntrospect, start)
 	if !ok {
 		return
 	}
-	tok := formValue(ctx, "token")
 	if len(tok) == 0 {
 		answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
 		h.cfg.Observer.Observe(EndpointIntrospect, OutcomeInvalidRequest, time.Since(start))
 		return
 	}
-	e, err := h.check(ctx, tok, cl, start)
+	e, err := h.check(ctx, tok, &k, cl, start)
 	if err != nil {
 		h.unavailable(ctx, EndpointIntrospect, start)
 		return
@@ -280,7 +285,16 @@ func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
 		h.deny(ctx, challengeMissing, OutcomeUnauthorized, start)
 		return
 	}
-	e, err := h.check(ctx, tok, nil, start)
+	k := h.chk.key(tok)
+	// The route is found while the cache's memory loads (see
+	// Checker.key), though a bad token is refused before a bad path.
+	method, uri := originalRequest(ctx)
+	p, pathOK := cleanPath(uri)
+	var r *route
+	if pathOK {
+		r = firstRoute(h.routes, method, p)
+	}
+	e, err := h.check(ctx, tok, &k, nil, start)
 	if err != nil {
 		h.unavailable(ctx, EndpointAuthz, start)
 		return
@@ -289,14 +303,12 @@ func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
 		h.deny(ctx, challengeInvalid, OutcomeUnauthorized, start)
 		return
 	}
-	method, uri := originalRequest(ctx)
-	p, ok := cleanPath(uri)
-	if !ok {
+	if !pathOK {
 		answer(ctx, fasthttp.StatusBadRequest, errInvalidReq)
 		h.cfg.Observer.Observe(EndpointAuthz, OutcomeInvalidRequest, time.Since(start))
 		return
 	}
-	if r := firstRoute(h.routes, method, p); r != nil && !hasScopes(e.scope, r.scopes) {
+	if r != nil && !hasScopes(e.scope, r.scopes) {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate,
 			`Bearer realm="introspect", error="insufficient_scope", scope="`+r.needed+`"`)
 		answer(ctx, fasthttp.StatusForbidden, []byte(`{"error":"insufficient_scope"}`))
@@ -409,7 +421,8 @@ func (h *Handler) revoke(ctx *fasthttp.RequestCtx) {
 		h.cfg.Observer.Observe(EndpointRevoke, OutcomeInvalidRequest, time.Since(start))
 		return
 	}
-	e, err := h.check(ctx, tok, nil, start)
+	k := h.chk.key(tok)
+	e, err := h.check(ctx, tok, &k, nil, start)
 	if err != nil || h.cfg.Publisher == nil {
 		h.unavailable(ctx, EndpointRevoke, start)
 		return

@@ -308,6 +308,9 @@ func TestAuthz(t *testing.T) {
 			map[string]string{"X-Auth-Scope": "admin read"}},
 		{"header injection neutralised", bearerH(evilSub, "X-Original-URI", "/public"), 200,
 			map[string]string{"X-Auth-Subject": "bob%0D%0AX-Injected: 1"}},
+		{"bad path", bearerH(reader, "X-Original-URI", "/%zz"), 400, nil},
+		{"bad token before bad path", bearerH("garbage", "X-Original-URI", "/%zz"), 401,
+			map[string]string{"Www-Authenticate": `Bearer realm="introspect", error="invalid_token"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
