@@ -337,6 +337,51 @@ func TestOpenLoopChargesQueueing(t *testing.T) {
 	}
 }
 
+// TestOpenLoopEndsWhenTheServerGoes: a server that dies mid-run must end
+// the run with its requests counted as errors, not leave the load tool
+// polling connections that are gone (the spin engine did, past -duration,
+// until it was killed).
+func TestOpenLoopEndsWhenTheServerGoes(t *testing.T) {
+	for _, engine := range openEngines() {
+		t.Run(engine, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gone atomic.Bool
+			s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+				if gone.Load() {
+					ctx.HijackSetNoResponse(true)
+					ctx.Hijack(func(net.Conn) {}) // closes without answering
+					return
+				}
+				ctx.SetBodyString(`{"active":true}`)
+			}}
+			go func() { _ = s.Serve(ln) }()
+			t.Cleanup(func() { _ = s.Shutdown() })
+			c := quickConfig("http://"+ln.Addr().String(), "hit")
+			c.Rate, c.Duration, c.Warmup, c.Timeout, c.Engine = 2000, 2*time.Second, 0, time.Second, engine
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			time.AfterFunc(300*time.Millisecond, func() {
+				_ = ln.Close() // reconnects are refused from now on
+				gone.Store(true)
+			})
+			start := time.Now()
+			res, err := Run(ctx, c)
+			if took := time.Since(start); took > c.Duration+c.Timeout+2*time.Second {
+				t.Fatalf("the run took %v after the server went, want about -duration (%v)", took.Round(time.Millisecond), c.Duration)
+			}
+			if err != nil {
+				return // an error that says the server went will do
+			}
+			if res.OK == 0 || len(res.Errors) == 0 {
+				t.Errorf("ok %d, errors %v: want answers before the server went and errors after", res.OK, res.Errors)
+			}
+		})
+	}
+}
+
 // TestSpinEngine runs the spin engine against servers that misbehave: it
 // must count each failure by kind, reconnect and carry on.
 func TestSpinEngine(t *testing.T) {

@@ -212,6 +212,13 @@ func (l *spinLoop) run(ctx context.Context, d time.Duration, limit int64) {
 		if !sending && l.busy == 0 {
 			return
 		}
+		if l.busy == 0 && len(l.idle) == 0 {
+			// Every connection is gone and could not be remade (finish
+			// counted each): nothing can be sent or answered any more, and
+			// the schedule, which advances only by sending, would never
+			// reach the end of the run.
+			return
+		}
 		n, err := unix.EpollWait(l.ep, events, 0)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			l.failAll(now, "client_error")
