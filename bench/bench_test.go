@@ -373,7 +373,7 @@ func TestOpenLoopEndsWhenTheServerGoes(t *testing.T) {
 				t.Fatalf("the run took %v after the server went, want about -duration (%v)", took.Round(time.Millisecond), c.Duration)
 			}
 			if err != nil {
-				return // an error that says the server went will do
+				t.Fatalf("the run failed instead of reporting the lost connections: %v", err)
 			}
 			if res.OK == 0 || len(res.Errors) == 0 {
 				t.Errorf("ok %d, errors %v: want answers before the server went and errors after", res.OK, res.Errors)
