@@ -170,6 +170,12 @@ func mainRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	)
 	runFlags(fs, &c, &keyDir, &out, &rateOf, &rateFraction, &quiet)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load tool itself to this `file`")
+	var pair PairTarget
+	fs.StringVar(&pair.URL, "pair-url", "", "measure this second server in the same open-loop window, with the same requests: the schedule's send times go to -url and to this `URL` in turns of -slice, each server having the load for -duration in all (Linux, spin engine)")
+	fs.StringVar(&pair.Name, "pair-name", "fixed", "what the -pair-url server is, for the report")
+	fs.IntVar(&pair.ServerPID, "pair-server-pid", 0, "the -pair-url server's process `id`, as -server-pid")
+	pairOut := fs.String("pair-out", "", "write the -pair-url server's result as JSON to this `file` (needed with -out)")
+	fs.DurationVar(&c.Slice, "slice", DefaultSlice, "with -pair-url: how long the open loop sends to one server before turning to the other")
 	fs.Usage = func() {
 		fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
@@ -181,6 +187,14 @@ func mainRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		c.ClientSecret = os.Getenv("INTROSPECT_BENCH_CLIENT_SECRET")
 	}
 	c.Args = append([]string{"introspect-bench"}, redactArgs(args)...)
+	if pair.URL != "" {
+		c.Pair = &pair
+		if (out == "") != (*pairOut == "") {
+			return exitCode(usageError{err: errors.New("-out and -pair-out go together with -pair-url")}, stderr)
+		}
+	} else if *pairOut != "" {
+		return exitCode(usageError{err: errors.New("-pair-out needs -pair-url")}, stderr)
+	}
 	if err := completeRunConfig(&c, keyDir, rateOf, rateFraction); err != nil {
 		return exitCode(err, stderr)
 	}
@@ -196,19 +210,32 @@ func mainRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitCode(err, stderr)
 	}
-	res, err := Run(ctx, c)
+	results, outs := []*Result{nil}, []string{out}
+	if c.Pair != nil {
+		results, outs = []*Result{nil, nil}, []string{out, *pairOut}
+		results[0], results[1], err = RunPair(ctx, c)
+	} else {
+		results[0], err = Run(ctx, c)
+	}
 	stopProfile()
 	if err != nil {
 		return exitCode(err, stderr)
 	}
-	PrintResult(stdout, res)
-	if out != "" {
-		if err := writeJSON(out, res); err != nil {
-			return exitCode(err, stderr)
+	for i, res := range results {
+		if i > 0 {
+			fprintln(stdout)
+		}
+		PrintResult(stdout, res)
+		if outs[i] != "" {
+			if err := writeJSON(outs[i], res); err != nil {
+				return exitCode(err, stderr)
+			}
 		}
 	}
-	if res.OK == 0 {
-		return exitCode(errors.New("no request succeeded"), stderr)
+	for _, res := range results {
+		if res.OK == 0 {
+			return exitCode(fmt.Errorf("no request to %s succeeded", res.URL), stderr)
+		}
 	}
 	return 0
 }
@@ -300,6 +327,10 @@ func PrintResult(w io.Writer, r *Result) {
 		mode = fmt.Sprintf("open loop at %.0f req/s, %d connections", r.Rate, r.Connections)
 	}
 	fprintf(w, "\n%s %s against %s (%s), %s, %.1fs\n", r.Scenario, r.Alg, r.Name, r.URL, mode, r.Elapsed)
+	if r.PairedWith != "" {
+		fprintf(w, "in one window with %s, taking turns of %v (the time above is this server's share)\n",
+			r.PairedWith, time.Duration(r.SliceSeconds*float64(time.Second)).Round(time.Millisecond))
+	}
 	if r.StoppedEarly != "" {
 		fprintf(w, "stopped early: %s\n", r.StoppedEarly)
 	}

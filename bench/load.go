@@ -60,10 +60,24 @@ type Config struct {
 	MetricsURL   string // scrape these Prometheus metrics before and after the window
 	MetricsMatch string // regexp for the metric names to keep
 
+	// Pair is a second server to measure in the same open-loop window
+	// ([RunPair]), with the same requests; nil: one server.
+	Pair *PairTarget
+	// Slice is how long the open loop of [RunPair] sends to one server
+	// before it turns to the other.
+	Slice time.Duration
+
 	Keys     *Keys     // signing keys; nil: ephemeral keys no server trusts
 	Progress io.Writer // a progress line each second; nil: none
 	TTY      bool      // Progress is a terminal: rewrite one line instead of adding lines
 	Args     []string  // the command line, for the report
+}
+
+// PairTarget is the second server of [RunPair].
+type PairTarget struct {
+	URL       string
+	Name      string
+	ServerPID int
 }
 
 // Open-loop engines: see spin_linux.go for why there are two.
@@ -82,6 +96,7 @@ const (
 	DefaultAlg         = "ES256"
 	DefaultRevokeRate  = 50
 	DefaultRevokeWait  = 5 * time.Second
+	DefaultSlice       = 250 * time.Millisecond
 	MaxConnections     = 1000
 )
 
@@ -158,6 +173,9 @@ func (c *Config) setDefaults() {
 	if c.Claims.Size == 0 {
 		c.Claims.Size = 800
 	}
+	if c.Pair != nil && c.Slice == 0 {
+		c.Slice = DefaultSlice
+	}
 	if c.Engine == "" {
 		c.Engine = EngineGoroutines
 		// revoke-storm's revocations go through Go's poller, which the
@@ -214,6 +232,13 @@ func (c *Config) Validate() error {
 		return errors.New("-engine spin speaks plain HTTP only; use -engine goroutines for https")
 	case c.Engine == EngineSpin && c.Scenario == "revoke-storm":
 		return errors.New("-engine spin cannot run revoke-storm (its revocations need Go's poller); use -engine goroutines")
+	case c.Slice < 0:
+		return fmt.Errorf("-slice %v: want > 0", c.Slice)
+	}
+	if c.Pair != nil {
+		if err := c.validatePair(); err != nil {
+			return err
+		}
 	}
 	if c.MetricsMatch != "" {
 		if _, err := regexp.Compile(c.MetricsMatch); err != nil {
@@ -255,6 +280,11 @@ type Result struct {
 	Started     time.Time `json:"started"`
 	LoadAvg     string    `json:"loadavg"` // /proc/loadavg as the measured time began
 	Elapsed     float64   `json:"elapsed_s"`
+	// PairedWith names the server measured in the same window (RunPair),
+	// the two taking turns every SliceSeconds; Elapsed is then this
+	// server's share of the window.
+	PairedWith   string  `json:"paired_with,omitempty"`
+	SliceSeconds float64 `json:"slice_s,omitempty"`
 
 	Requests   int64   `json:"requests"`
 	OK         int64   `json:"ok"`
@@ -383,6 +413,17 @@ type run struct {
 	done    atomic.Int64 // requests completed, for progress
 	failed  atomic.Int64
 	workers []*worker
+	peer    *run // RunPair: the other server's run, counted in the progress line
+}
+
+// counts returns the requests completed and failed so far, the peer's too.
+func (r *run) counts() (done, failed int64) {
+	done, failed = r.done.Load(), r.failed.Load()
+	if r.peer != nil {
+		done += r.peer.done.Load()
+		failed += r.peer.failed.Load()
+	}
+	return done, failed
 }
 
 var errPoolExhausted = errors.New("fresh-token pool exhausted (raise -pool)")
@@ -391,6 +432,20 @@ var errPoolExhausted = errors.New("fresh-token pool exhausted (raise -pool)")
 // measured. Cancelling ctx (SIGINT) ends the measured window early; the
 // result is still returned, with StoppedEarly set.
 func Run(ctx context.Context, c Config) (*Result, error) {
+	if c.Pair != nil {
+		return nil, errors.New("bench: a Config with Pair is for RunPair")
+	}
+	r, err := newRun(ctx, c, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.measure(ctx)
+}
+
+// newRun prepares a run of c up to its measurement: the tokens (minted, or
+// shared with tokensOf so that two servers get the same requests), the
+// workers and a preflight request.
+func newRun(ctx context.Context, c Config, tokensOf *run) (*run, error) {
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -411,7 +466,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, fmt.Errorf("cannot reach %s: %w", c.URL, err)
 	}
 	_ = conn.Close()
-	if err := r.prepareTokens(ctx); err != nil {
+	if tokensOf != nil {
+		r.hitBody, r.missPool, r.garbage, r.revoke, r.tokenLen =
+			tokensOf.hitBody, tokensOf.missPool, tokensOf.garbage, tokensOf.revoke, tokensOf.tokenLen
+	} else if err := r.prepareTokens(ctx); err != nil {
 		return nil, err
 	}
 	for i := range c.Connections {
@@ -420,7 +478,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err := r.preflight(); err != nil {
 		return nil, err
 	}
-	return r.measure(ctx)
+	return r, nil
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -894,7 +952,7 @@ func (r *run) progress(ctx context.Context, what string) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			d := r.done.Load()
+			d, failed := r.counts()
 			sep := "\n"
 			if r.cfg.TTY {
 				sep = ""
@@ -902,7 +960,7 @@ func (r *run) progress(ctx context.Context, what string) {
 			}
 			fprintf(r.cfg.Progress, "%s %s %4.0fs %9.0f req/s  %10d done  %d errors%s",
 				r.cfg.Scenario, what, now.Sub(start).Seconds(),
-				float64(d-lastDone)/now.Sub(last).Seconds(), d, r.failed.Load(), sep)
+				float64(d-lastDone)/now.Sub(last).Seconds(), d, failed, sep)
 			lastDone, last = d, now
 		}
 	}
@@ -928,6 +986,30 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 	defer stop(nil)
 	r.stop = stop
 
+	res := r.newResult()
+	r.warm(ctx, res)
+	w := r.openWindow(res)
+	start := time.Now()
+	var revRes *RevocationResult
+	var revWG sync.WaitGroup
+	if c.Scenario == "revoke-storm" && ctx.Err() == nil {
+		rctx, rcancel := context.WithTimeout(ctx, c.Duration)
+		defer rcancel()
+		revWG.Go(func() { revRes = r.revokeStorm(rctx) })
+	}
+	var st []*phaseStats
+	if ctx.Err() == nil {
+		r.withProgress(ctx, "run", func() { st = r.phase(ctx, c.Duration, false, c.MaxRequests) })
+	}
+	revWG.Wait()
+	elapsed := time.Since(start)
+	res.Revocation = revRes
+	r.closeWindow(ctx, parent, w, res, mergeStats(st), elapsed, elapsed)
+	return res, nil
+}
+
+func (r *run) newResult() *Result {
+	c := &r.cfg
 	res := &Result{
 		Tool: "introspect-bench", Name: c.Name, Scenario: c.Scenario, Alg: c.Alg, Mode: "closed",
 		URL: c.URL, Connections: c.Connections, Tokens: len(r.hitBody), Zipf: c.Zipf,
@@ -937,8 +1019,13 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 	if c.Rate > 0 {
 		res.Mode, res.Rate, res.Engine = "open", c.Rate, c.Engine
 	}
+	return res
+}
 
-	// Warm: every warmed token once, so that the window sees only hits.
+// warm puts every warmed token in the cache, so that the window sees only
+// hits, then runs the unmeasured warm-up load.
+func (r *run) warm(ctx context.Context, res *Result) {
+	c := &r.cfg
 	if len(r.hitBody) > 0 {
 		wr := &WarmResult{}
 		before, _ := r.serverSample()
@@ -960,48 +1047,51 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 	if ctx.Err() == nil && c.Warmup > 0 {
 		r.withProgress(ctx, "warmup", func() { r.phase(ctx, c.Warmup, false, 0) })
 	}
+}
 
-	// The measured window.
-	var before map[string]float64
-	var re *regexp.Regexp
+// window holds what is read as the measured window opens.
+type window struct {
+	metrics   map[string]float64
+	match     *regexp.Regexp
+	srv, cli  ProcSample
+	srvErr    error
+	metricErr bool
+}
+
+func (r *run) openWindow(res *Result) *window {
+	c := &r.cfg
+	w := &window{}
 	if c.MetricsURL != "" {
-		re = regexp.MustCompile(c.MetricsMatch)
+		w.match = regexp.MustCompile(c.MetricsMatch)
 		var err error
-		if before, err = scrape(c.MetricsURL, re, c.Timeout); err != nil {
-			res.MetricsErr = err.Error()
+		if w.metrics, err = scrape(c.MetricsURL, w.match, c.Timeout); err != nil {
+			res.MetricsErr, w.metricErr = err.Error(), true
 		}
 	}
-	srvBefore, _ := r.serverSample()
-	cliBefore, _ := readProc(0)
+	w.srv, w.srvErr = r.serverSample()
+	w.cli, _ = readProc(0)
 	r.done.Store(0)
 	r.failed.Store(0)
 	res.Started = time.Now().UTC()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.LoadAvg = strings.TrimSpace(string(b))
 	}
-	start := time.Now()
+	return w
+}
 
-	var revRes *RevocationResult
-	var revWG sync.WaitGroup
-	if c.Scenario == "revoke-storm" && ctx.Err() == nil {
-		rctx, rcancel := context.WithTimeout(ctx, c.Duration)
-		defer rcancel()
-		revWG.Go(func() { revRes = r.revokeStorm(rctx) })
-	}
-	var st []*phaseStats
-	if ctx.Err() == nil {
-		r.withProgress(ctx, "run", func() { st = r.phase(ctx, c.Duration, false, c.MaxRequests) })
-	}
-	revWG.Wait()
-	elapsed := time.Since(start)
+// closeWindow completes res from what the window measured: merged, over
+// elapsed (the time this server had the load; the whole window but for
+// RunPair) and wall (the whole window, for the load tool's own figures).
+func (r *run) closeWindow(ctx, parent context.Context, w *window, res *Result, merged *phaseStats, elapsed, wall time.Duration) {
+	c := &r.cfg
 	srvAfter, srvErr := r.serverSample()
 	cliAfter, _ := readProc(0)
-	if c.MetricsURL != "" && res.MetricsErr == "" {
-		after, err := scrape(c.MetricsURL, re, c.Timeout)
+	if c.MetricsURL != "" && !w.metricErr {
+		after, err := scrape(c.MetricsURL, w.match, c.Timeout)
 		if err != nil {
 			res.MetricsErr = err.Error()
 		} else {
-			res.Metrics = metricDeltas(before, after)
+			res.Metrics = metricDeltas(w.metrics, after)
 			res.Histograms = histogramEstimates(res.Metrics)
 		}
 	}
@@ -1009,13 +1099,12 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 	if cause := context.Cause(ctx); cause != nil {
 		switch {
 		case errors.Is(cause, errPoolExhausted):
-			res.StoppedEarly = fmt.Sprintf("%v after %.1fs", cause, elapsed.Seconds())
+			res.StoppedEarly = fmt.Sprintf("%v after %.1fs", cause, wall.Seconds())
 		case parent.Err() != nil:
-			res.StoppedEarly = fmt.Sprintf("interrupted after %.1fs", elapsed.Seconds())
+			res.StoppedEarly = fmt.Sprintf("interrupted after %.1fs", wall.Seconds())
 		}
 	}
 	res.Elapsed = elapsed.Seconds()
-	merged := mergeStats(st)
 	all := newHist()
 	for k, cs := range merged.class {
 		if cs.lat == nil {
@@ -1029,7 +1118,9 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 	}
 	res.Requests = all.TotalCount()
 	res.OK = res.Requests - countErrors(res.Errors)
-	res.Throughput = float64(res.Requests) / elapsed.Seconds()
+	if elapsed > 0 {
+		res.Throughput = float64(res.Requests) / elapsed.Seconds()
+	}
 	res.Latency = summarize(all)
 	if b, err := all.Encode(hdr.V2CompressedEncodingCookieBase); err == nil {
 		res.LatencyHist = string(b)
@@ -1038,23 +1129,25 @@ func (r *run) measure(parent context.Context) (*Result, error) {
 		s, l := summarize(merged.service), summarize(merged.lag)
 		res.ServiceTime, res.SendLag = &s, &l
 	}
-	res.Revocation = revRes
 	served := res.Requests
-	if revRes != nil {
-		served += revRes.Revoke.Count + revRes.Visible.Count // roughly: each revocation costs a few requests more
+	if rv := res.Revocation; rv != nil {
+		served += rv.Revoke.Count + rv.Visible.Count // roughly: each revocation costs a few requests more
 	}
-	if c.ServerPID > 0 && srvErr == nil {
-		cpu := (srvAfter.CPU - srvBefore.CPU).Seconds()
+	if c.ServerPID > 0 && w.srvErr == nil && srvErr == nil && elapsed > 0 {
+		cpu := (srvAfter.CPU - w.srv.CPU).Seconds()
 		res.Server = &ServerResult{procInfo: readProcInfo(c.ServerPID), CPUSeconds: cpu,
 			CPUUtil: cpu / elapsed.Seconds(), RSS: srvAfter.RSS}
 		if served > 0 {
 			res.Server.CPUPerReq = cpu / float64(served) * 1e6
 		}
 	}
-	res.Client = ClientResult{procInfo: readProcInfo(0), Args: c.Args,
-		CPUUtil: (cliAfter.CPU - cliBefore.CPU).Seconds() / elapsed.Seconds(),
-		Busy:    merged.busy.Seconds() / elapsed.Seconds()}
-	return res, nil
+	res.Client = ClientResult{procInfo: readProcInfo(0), Args: c.Args}
+	if wall > 0 {
+		res.Client.CPUUtil = (cliAfter.CPU - w.cli.CPU).Seconds() / wall.Seconds()
+	}
+	if elapsed > 0 {
+		res.Client.Busy = merged.busy.Seconds() / elapsed.Seconds()
+	}
 }
 
 func (r *run) serverSample() (ProcSample, error) {

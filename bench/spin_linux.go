@@ -51,7 +51,8 @@ type spinConn struct {
 // spinLoop is the state of one open-loop phase on the spin engine.
 type spinLoop struct {
 	r      *run
-	ep     int
+	ep     int   // the epoll set, shared by the loops of a pair
+	tag    int32 // the loop's index << tagBits, in its events' data
 	sa     unix.Sockaddr
 	family int
 	conns  []*spinConn
@@ -64,24 +65,54 @@ type spinLoop struct {
 
 // spinPhase is phase for the open loop on the spin engine.
 func (r *run) spinPhase(ctx context.Context, d time.Duration, limit int64) []*phaseStats {
-	st := &phaseStats{service: newHist(), lag: newHist()}
-	l, err := r.newSpinLoop(st)
-	if err != nil {
-		st.fail(classHit, errorKind(err))
-		r.failed.Add(1)
-		return []*phaseStats{st}
-	}
-	defer l.close()
-	l.run(ctx, d, limit)
-	return []*phaseStats{st}
+	st, _ := spinRuns(ctx, []*run{r}, d, d, limit)
+	return st[0]
 }
 
-func (r *run) newSpinLoop(st *phaseStats) (*spinLoop, error) {
+// tagBits is where an epoll event's data holds the index of its loop (above)
+// and of its connection (below), so that the loops of a pair share one epoll
+// set and the engine still makes one epoll_wait per turn.
+const tagBits = 20 // MaxConnections < 1<<tagBits
+
+// spinRuns runs the open loop for d on the spin engine: one schedule at
+// runs[0]'s rate, whose send times go to runs[k%len(runs)] during the k-th
+// slice of d. It returns each run's stats and how long it had the schedule.
+func spinRuns(ctx context.Context, runs []*run, d, slice time.Duration, limit int64) ([][]*phaseStats, []time.Duration) {
+	stats := make([][]*phaseStats, len(runs))
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	var loops []*spinLoop
+	for k, r := range runs {
+		st := &phaseStats{service: newHist(), lag: newHist()}
+		stats[k] = []*phaseStats{st}
+		if err != nil {
+			st.fail(classHit, errorKind(err))
+			r.failed.Add(1)
+			continue
+		}
+		var l *spinLoop
+		if l, err = r.newSpinLoop(st, ep, int32(k)<<tagBits); err != nil {
+			st.fail(classHit, errorKind(err))
+			r.failed.Add(1)
+			continue
+		}
+		defer l.close()
+		loops = append(loops, l)
+	}
+	if ep >= 0 {
+		defer func() { _ = unix.Close(ep) }()
+	}
+	if err != nil {
+		return stats, make([]time.Duration, len(runs))
+	}
+	return stats, drive(ctx, ep, loops, d, slice, limit)
+}
+
+func (r *run) newSpinLoop(st *phaseStats, ep int, tag int32) (*spinLoop, error) {
 	ta, err := net.ResolveTCPAddr("tcp", r.addr)
 	if err != nil {
 		return nil, err
 	}
-	l := &spinLoop{r: r, st: st, family: unix.AF_INET}
+	l := &spinLoop{r: r, st: st, ep: ep, tag: tag, family: unix.AF_INET}
 	if ip4 := ta.IP.To4(); ip4 != nil {
 		sa := &unix.SockaddrInet4{Port: ta.Port}
 		copy(sa.Addr[:], ip4)
@@ -92,9 +123,6 @@ func (r *run) newSpinLoop(st *phaseStats) (*spinLoop, error) {
 		l.sa, l.family = sa, unix.AF_INET6
 	}
 	l.bw = bufio.NewWriter(&l.req)
-	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
 	if r.hitReq == nil && len(r.hitBody) > 0 {
 		// Hits are most requests: build each warmed token's request once.
 		w := r.workers[0]
@@ -141,7 +169,7 @@ func (l *spinLoop) connect(i int) error {
 		}
 	}
 	if err == nil {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)} // Fd holds our index
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: l.tag | int32(i)} // Fd holds our indexes
 		err = unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev)
 	}
 	if err != nil {
@@ -159,7 +187,6 @@ func (l *spinLoop) close() {
 			c.fd = -1
 		}
 	}
-	_ = unix.Close(l.ep)
 }
 
 // serialize returns req as fasthttp writes it. The bytes are valid until
@@ -176,66 +203,116 @@ func (l *spinLoop) serialize(req *fasthttp.Request) []byte {
 // line, timers) run; it never needs to wait for them.
 const gosched = time.Millisecond
 
-func (l *spinLoop) run(ctx context.Context, d time.Duration, limit int64) {
-	r := l.r
-	interval := time.Duration(float64(time.Second) / r.cfg.Rate)
+// drive runs the open loop over loops for d, sending the k-th slice's
+// requests on loops[k%len(loops)]; it returns how long each loop had the
+// schedule.
+func drive(ctx context.Context, ep int, loops []*spinLoop, d, slice time.Duration, limit int64) []time.Duration {
+	interval := time.Duration(float64(time.Second) / loops[0].r.cfg.Rate)
 	start := time.Now()
 	end := start.Add(d)
 	next := start
 	var issued, sentBefore int64
-	sending := true
-	events := make([]unix.EpollEvent, len(l.conns))
+	sending, stopped := true, end
+	stopSending := func(at time.Time) { sending, stopped = false, at }
+	// until is where the schedule ended, or now if it is cut short.
+	until := func(now time.Time) time.Time {
+		if sending {
+			return now
+		}
+		return stopped
+	}
+	target := func(t time.Time) *spinLoop { return loops[int(t.Sub(start)/slice)%len(loops)] }
+	n := 0
+	for _, l := range loops {
+		n += len(l.conns)
+	}
+	events := make([]unix.EpollEvent, n)
 	lastYield := start
+	sender := loops[0]
 	for {
 		now := time.Now()
-		if sending && (ctx.Err() != nil || !next.Before(end) || limit > 0 && issued >= limit) {
-			sending = false
+		switch {
+		case !sending:
+		case !next.Before(end):
+			stopSending(end)
+		case ctx.Err() != nil || limit > 0 && issued >= limit:
+			stopSending(now)
 		}
-		for sending && !now.Before(next) && len(l.idle) > 0 {
+		for sending && !now.Before(next) {
+			l := target(next)
+			if len(l.idle) == 0 {
+				break // its requests wait for a connection, and are charged the wait
+			}
 			i := l.idle[len(l.idle)-1]
 			l.idle = l.idle[:len(l.idle)-1]
 			if !l.send(i, next) {
 				l.idle = append(l.idle, i)
-				sending = false // pool exhausted: run.stop was called
+				stopSending(now) // pool exhausted: run.stop was called
 				break
 			}
+			sender = l
 			issued++
 			next = start.Add(time.Duration(issued) * interval)
-			if !next.Before(end) || limit > 0 && issued >= limit {
-				sending = false
+			switch {
+			case !next.Before(end):
+				stopSending(end)
+			case limit > 0 && issued >= limit:
+				stopSending(now)
 			}
 		}
 		if issued > sentBefore {
-			l.st.busy += time.Since(now)
+			sender.st.busy += time.Since(now)
 			sentBefore = issued
 		}
-		if !sending && l.busy == 0 {
-			return
+		idle := true
+		for _, l := range loops {
+			if l.busy == 0 && len(l.idle) == 0 {
+				// Every connection of a loop is gone and could not be
+				// remade (finish counted each): its server cannot be
+				// measured any more, and the schedule, which advances
+				// only by sending, would never pass its slice.
+				return activeTimes(len(loops), start, until(now), slice)
+			}
+			idle = idle && l.busy == 0
 		}
-		if l.busy == 0 && len(l.idle) == 0 {
-			// Every connection is gone and could not be remade (finish
-			// counted each): nothing can be sent or answered any more, and
-			// the schedule, which advances only by sending, would never
-			// reach the end of the run.
-			return
+		if !sending && idle {
+			return activeTimes(len(loops), start, until(now), slice)
 		}
-		n, err := unix.EpollWait(l.ep, events, 0)
+		n, err := unix.EpollWait(ep, events, 0)
 		if err != nil && !errors.Is(err, unix.EINTR) {
-			l.failAll(now, "client_error")
-			return
+			for _, l := range loops {
+				l.failAll(now, "client_error")
+			}
+			return activeTimes(len(loops), start, until(now), slice)
 		}
 		if n > 0 {
 			now = time.Now()
 			for _, ev := range events[:n] {
-				l.ready(int(ev.Fd), ev.Events, now)
+				loops[ev.Fd>>tagBits].ready(int(ev.Fd&(1<<tagBits-1)), ev.Events, now)
 			}
-			l.st.busy += time.Since(now)
+			// Answers of both loops may be in one turn; the time goes to
+			// the loop whose slice it is.
+			target(now).st.busy += time.Since(now)
 		}
 		if now.Sub(lastYield) >= gosched {
-			l.expire(now)
+			for _, l := range loops {
+				l.expire(now)
+			}
 			runtime.Gosched()
 			lastYield = now
 		}
+	}
+}
+
+// activeTimes splits [start, stop) into the slices drive gave each of n loops.
+func activeTimes(n int, start, stop time.Time, slice time.Duration) []time.Duration {
+	t := make([]time.Duration, n)
+	for k := 0; ; k++ {
+		s := start.Add(time.Duration(k) * slice)
+		if !s.Before(stop) {
+			return t
+		}
+		t[k%n] += min(slice, stop.Sub(s))
 	}
 }
 
@@ -271,7 +348,7 @@ func (l *spinLoop) send(i int, intended time.Time) bool {
 	if n < len(out) {
 		// Rare (a full socket buffer): keep the rest and wait for room.
 		c.out = append(c.out[:0], out[n:]...)
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(i)}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: l.tag | int32(i)}
 		_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, c.fd, &ev)
 	}
 	return true
@@ -290,7 +367,7 @@ func (l *spinLoop) ready(i int, events uint32, now time.Time) {
 		default:
 			c.out = c.out[n:]
 			if len(c.out) == 0 {
-				ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
+				ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: l.tag | int32(i)}
 				_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, c.fd, &ev)
 			}
 		}
