@@ -19,9 +19,13 @@ import (
 
 // Names of the servers in results (the -name flag), as the report matches them.
 const (
-	NameOurs    = "introspectd"
-	NameFixed   = "fixed"
-	NameNetHTTP = "nethttp-jwt"
+	NameOurs  = "introspectd"
+	NameFixed = "fixed"
+	// NameControlA and NameControlB are two ceilings paired with each
+	// other: what the open loop's p99 ratio is between identical servers.
+	NameControlA = "fixed-a"
+	NameControlB = "fixed-b"
+	NameNetHTTP  = "nethttp-jwt"
 )
 
 // GoBench is one line of `go test -bench` output.
@@ -197,6 +201,35 @@ func pooledP99(rs []*namedResult) (float64, bool) {
 	return summarize(all).P99, true
 }
 
+// controlLimit is how far apart (as a ratio either way) the pooled p99s
+// of the control's two identical ceilings may be before the open-loop
+// verdict is called inconclusive: beyond it the run's noise is of the
+// order of the target's margin.
+const controlLimit = 1.25
+
+// pairRatios compares a's p99 with b's, run i of a paired with run i of b,
+// and describes how. The ratio it returns is the pooled one (pooled true)
+// or, for results without histograms, the median of the pairs'.
+func pairRatios(a, b []*namedResult) (ratio float64, pooled bool, desc string) {
+	ratios := make([]float64, len(a))
+	each := make([]string, len(a))
+	for i := range a {
+		ratios[i] = a[i].Latency.P99 / b[i].Latency.P99
+		each[i] = times(ratios[i])
+	}
+	ratio, desc = median(ratios), times(median(ratios))
+	if len(a) > 1 {
+		desc = fmt.Sprintf("median %s of %d pairs (%s)", desc, len(a), strings.Join(each, ", "))
+	}
+	pa, okA := pooledP99(a)
+	pb, okB := pooledP99(b)
+	if okA && okB && pb > 0 {
+		ratio, pooled = pa/pb, true
+		desc = fmt.Sprintf("pooled p99 %s (%s vs %s); %s", times(ratio), us(pa), us(pb), desc)
+	}
+	return ratio, pooled, desc
+}
+
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
@@ -217,6 +250,38 @@ func like(base *namedResult) func(*Result) bool {
 			(r.Mode != "open" || math.Abs(r.Rate-base.Rate) <= 0.02*base.Rate)
 	}
 }
+
+// partner returns the run named name that r shared its window with, or nil.
+func (d *reportData) partner(r *namedResult, name string) *namedResult {
+	if r.PairedWith != name {
+		return nil
+	}
+	var best *namedResult
+	for i := range d.results {
+		o := &d.results[i]
+		if o.Name == name && o.PairedWith == r.Name &&
+			(best == nil || absDuration(o.Started.Sub(r.Started)) < absDuration(best.Started.Sub(r.Started))) {
+			best = o
+		}
+	}
+	return best
+}
+
+// partners returns the partners named name of each of rs, or nil unless
+// every one has one.
+func (d *reportData) partners(rs []*namedResult, name string) []*namedResult {
+	var ps []*namedResult
+	for _, r := range rs {
+		p := d.partner(r, name)
+		if p == nil {
+			return nil
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+func absDuration(d time.Duration) time.Duration { return max(d, -d) }
 
 // goBench returns the Go benchmark called name, or nil.
 func (d *reportData) goBench(name string) *GoBench {
@@ -304,9 +369,15 @@ func (d *reportData) targets() []target {
 		}
 	}
 	// 3. open loop at half the ceiling's peak: p99 vs the ceiling's at the
-	// same rate. run.sh alternates the two servers over several pairs of
-	// runs, because one stall of the shared machine moves a p99; the
-	// verdict takes the median of the pairs' ratios.
+	// same rate. run.sh measures the two in paired runs (RunPair: one
+	// window, turns of a quarter second), because the shared machine's
+	// stalls set a p99 and they come and go between separate runs. The
+	// verdict is on the pooled p99 (every request of a server's runs in one
+	// histogram; the median of the pairs' ratios for results without
+	// histograms): single pairs vary too much even between two identical
+	// servers, as the control, two ceilings paired alike in the same run,
+	// shows. When the control's pooled p99s differ by more than
+	// controlLimit, the run is too noisy to judge.
 	{
 		const what = "open loop, half the ceiling's peak rate: p99"
 		ours := d.findAll(NameOurs, "hit", "open", nil)
@@ -315,31 +386,36 @@ func (d *reportData) targets() []target {
 			fixed = d.findAll(NameFixed, "hit", "open", like(ours[0]))
 			ours = d.findAll(NameOurs, "hit", "open", like(ours[0]))
 		}
+		// Paired runs compare with their partners; others in the order
+		// they ran.
+		if partners := d.partners(ours, NameFixed); partners != nil {
+			fixed = partners
+		}
 		n := min(len(ours), len(fixed))
 		if n == 0 {
 			ts = append(ts, missing(what, "≤ 1.5×"))
 		} else {
 			ours, fixed = ours[:n], fixed[:n]
-			ratios := make([]float64, n)
 			var oursP99, fixedP99 []string
 			for i := range n {
-				ratios[i] = ours[i].Latency.P99 / fixed[i].Latency.P99
 				oursP99 = append(oursP99, us(ours[i].Latency.P99))
 				fixedP99 = append(fixedP99, us(fixed[i].Latency.P99))
 			}
-			q := median(ratios)
-			// The median of the pairs' ratios cancels the machine's drift
-			// between pairs; the pooled p99 (all of a server's requests in
-			// one histogram) weighs every request alike, so one quiet pair
-			// cannot carry it. Where both are known the target needs both.
-			pooledOurs, okOurs := pooledP99(ours)
-			pooledFixed, okFixed := pooledP99(fixed)
-			pooled := okOurs && okFixed && pooledFixed > 0
-			pq := 0.0
-			if pooled {
-				pq = pooledOurs / pooledFixed
+			q, _, ratio := pairRatios(ours, fixed)
+			v, note := verdict(q <= 1.5), ""
+			src := append(append([]*namedResult{}, ours...), fixed...)
+			ctlA, ctlB := d.findAll(NameControlA, "hit", "open", like(ours[0])), d.findAll(NameControlB, "hit", "open", like(ours[0]))
+			if partners := d.partners(ctlA, NameControlB); partners != nil {
+				ctlB = partners
 			}
-			v, note := verdict(q <= 1.5 && (!pooled || pq <= 1.5)), ""
+			if m := min(len(ctlA), len(ctlB)); m > 0 {
+				src = append(append(src, ctlA[:m]...), ctlB[:m]...)
+				cq, _, cratio := pairRatios(ctlA[:m], ctlB[:m])
+				note += "; control, two identical ceilings paired alike: " + cratio
+				if max(cq, 1/cq) > controlLimit {
+					v = fmt.Sprintf("inconclusive: the control's two identical servers differed by %s (more than %.2f×)", times(max(cq, 1/cq)), controlLimit)
+				}
+			}
 			for _, r := range append(append([]*namedResult{}, fixed...), ours...) {
 				// Requests wait for a free connection when the server is
 				// saturated (its cores busy): that wait is the server's. When
@@ -358,19 +434,8 @@ func (d *reportData) targets() []target {
 					v = "inconclusive: the load tool, not the server, set the p99"
 				}
 			}
-			ratio := times(q)
-			if n > 1 {
-				var each []string
-				for _, r := range ratios {
-					each = append(each, times(r))
-				}
-				ratio = fmt.Sprintf("median %s of %d pairs (%s)", times(q), n, strings.Join(each, ", "))
-			}
-			if pooled {
-				ratio += fmt.Sprintf("; pooled p99 %s (%s vs %s)", times(pq), us(pooledOurs), us(pooledFixed))
-			}
 			ts = append(ts, target{what + fmt.Sprintf(" (%s req/s)", thousands(ours[0].Rate)), strings.Join(oursP99, ", "),
-				strings.Join(fixedP99, ", ") + " (fixed)" + note, ratio, "≤ 1.5×", v, sources(append(ours, fixed...)...)})
+				strings.Join(fixedP99, ", ") + " (fixed)" + note, ratio, "≤ 1.5×", v, sources(src...)})
 		}
 	}
 	// 4. time inside the server for a hit.
@@ -633,13 +698,16 @@ func BuildReport(dir string, now time.Time) (string, error) {
 	}
 
 	if len(d.results) > 0 {
-		p("\n## All runs\n\nLatency in µs: closed loop from the send, open loop from the intended send time. Ratios compare with the baseline run of the same scenario, algorithm, mode, warmed tokens, skew and connections (open loop: same rate): throughput ours ÷ theirs, p99 ours ÷ theirs. CPU is the server's user+system time from /proc over the measured time, divided by the requests served. Client cores: the load tool's CPU time over the measured time or, for the open loop's spin engine (which polls and so always shows a whole core), the share of the time it spent on requests and answers. ⚠: the load tool was at least 90%% busy, so the run may have measured the client.\n\n")
+		p("\n## All runs\n\nLatency in µs: closed loop from the send, open loop from the intended send time. Ratios compare with the baseline run of the same scenario, algorithm, mode, warmed tokens, skew and connections (open loop: same rate): throughput ours ÷ theirs, p99 ours ÷ theirs. CPU is the server's user+system time from /proc over the measured time, divided by the requests served. Client cores: the load tool's CPU time over the measured time or, for the open loop's spin engine (which polls and so always shows a whole core), the share of the time it spent on requests and answers. ⇄ NAME: an open-loop run that shared its window with NAME, the two taking turns (run.sh: a quarter second each), compared with that run. ⚠: the load tool was at least 90%% busy, so the run may have measured the client.\n\n")
 		p("| file | server | scenario | alg | mode | conns | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU µs/req | server cores | client cores | vs fixed | vs nethttp-jwt |\n")
 		p("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 		for _, r := range d.results {
 			mode := r.Mode
 			if r.Mode == "open" {
 				mode = fmt.Sprintf("open %s/s", thousands(r.Rate))
+			}
+			if r.PairedWith != "" {
+				mode += " ⇄ " + r.PairedWith
 			}
 			cpu, cores := "—", "—"
 			if r.Server != nil {
@@ -649,7 +717,10 @@ func BuildReport(dir string, now time.Time) (string, error) {
 				if r.Name == name || r.Name != NameOurs {
 					return ""
 				}
-				o := d.find(name, r.Scenario, r.Alg, r.Mode, like(&r))
+				o := d.partner(&r, name)
+				if o == nil {
+					o = d.find(name, r.Scenario, r.Alg, r.Mode, like(&r))
+				}
 				if o == nil || o.Throughput == 0 || o.Latency.P99 == 0 {
 					return ""
 				}

@@ -243,60 +243,102 @@ func TestOpenLoopPairs(t *testing.T) {
 	}
 }
 
-// TestOpenLoopPooled: when the runs carry their histograms, the target
-// also needs the pooled p99 within 1.5×, so one pair's heavy tail is not
-// outvoted by quiet pairs.
-func TestOpenLoopPooled(t *testing.T) {
-	// Each run: 1,000 requests, the slowest tail[i] of them at 1 ms, the
-	// rest at 10 µs; a run's p99 is 1 ms when its tail is 2% or more.
-	run := func(tail int) *hdr.Histogram {
-		h := newHist()
-		for i := range 1000 {
-			d := 10 * time.Microsecond
-			if i < tail {
-				d = time.Millisecond
-			}
-			record(h, d)
+// tailRun is a run of 1,000 requests, the slowest tail of them at 1 ms and
+// the rest at 10 µs: its p99 is 1 ms when its tail is 2% or more.
+func tailRun(t *testing.T, name string, tail int, started time.Time) *Result {
+	t.Helper()
+	h := newHist()
+	for i := range 1000 {
+		d := 10 * time.Microsecond
+		if i < tail {
+			d = time.Millisecond
 		}
-		return h
+		record(h, d)
 	}
+	r := sampleResult(name, "hit", "ES256", "open", 50000, 0, 6)
+	r.Latency = summarize(h)
+	b, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.LatencyHist = string(b)
+	r.Engine, r.Client.Busy = EngineSpin, 0.5
+	r.Started = started
+	return r
+}
+
+// TestOpenLoopPooled: when the runs carry their histograms, the verdict is
+// on the pooled p99, so neither one pair's heavy tail nor the luck of
+// which pairs were quiet decides it; a control pair of identical servers
+// whose pooled p99s differ by more than controlLimit makes it
+// inconclusive.
+func TestOpenLoopPooled(t *testing.T) {
 	tests := []struct {
-		name        string
-		fixed, ours [3]int // tail sizes per pair
-		want        string
+		name               string
+		fixed, ours        [3]int // tail sizes per pair
+		controlA, controlB []int
+		want               string
 	}{
 		// Per-pair ratios 1, 1, 100: median 1×. Pooled, ours has 60 slow
 		// requests of 3,000 (p99 1 ms) and the ceiling 20 (p99 10 µs).
-		{"one heavy pair", [3]int{20, 0, 0}, [3]int{20, 0, 40}, "| ≤ 1.5× | **not met** |"},
-		{"alike", [3]int{20, 0, 0}, [3]int{20, 0, 5}, "| ≤ 1.5× | met |"},
+		{name: "one heavy pair", fixed: [3]int{20, 0, 0}, ours: [3]int{20, 0, 40}, want: "| ≤ 1.5× | **not met** |"},
+		{name: "alike", fixed: [3]int{20, 0, 0}, ours: [3]int{20, 0, 5}, want: "| ≤ 1.5× | met |"},
+		// Per-pair ratios 100, 100, 0.01: median 100×; pooled, 40 slow
+		// requests of 3,000 each: 1×.
+		{name: "quiet pairs by luck", fixed: [3]int{0, 0, 40}, ours: [3]int{20, 20, 0}, want: "| ≤ 1.5× | met |"},
+		{name: "control alike", fixed: [3]int{20, 0, 0}, ours: [3]int{20, 0, 5},
+			controlA: []int{30, 0}, controlB: []int{0, 30}, want: "| ≤ 1.5× | met |"},
+		// The control's pooled p99s: 1 ms (40 of 2,000) against 10 µs.
+		{name: "noisy control", fixed: [3]int{20, 0, 0}, ours: [3]int{20, 0, 5},
+			controlA: []int{20, 20}, controlB: []int{0, 0}, want: "| ≤ 1.5× | inconclusive: the control's two identical servers differed by 100.0× (more than 1.25×)"},
 	}
 	for _, tc := range tests {
 		dir := t.TempDir()
 		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		for i := range 3 {
-			for j, name := range []string{NameFixed, NameOurs} {
-				tail := tc.fixed[i]
-				if j == 1 {
-					tail = tc.ours[i]
-				}
-				h := run(tail)
-				r := sampleResult(name, "hit", "ES256", "open", 50000, 0, 6)
-				r.Latency = summarize(h)
-				b, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.LatencyHist = string(b)
-				r.Engine, r.Client.Busy = EngineSpin, 0.5
-				r.Started = start.Add(time.Duration(2*i+j) * time.Minute)
-				if err := writeJSON(filepath.Join(dir, fmt.Sprintf("open-%s-%d.json", name, i)), r); err != nil {
-					t.Fatal(err)
-				}
+		write := func(file string, r *Result) {
+			if err := writeJSON(filepath.Join(dir, file), r); err != nil {
+				t.Fatal(err)
 			}
+		}
+		for i := range 3 {
+			at := start.Add(time.Duration(i) * time.Minute)
+			write(fmt.Sprintf("open-fixed-%d.json", i), tailRun(t, NameFixed, tc.fixed[i], at))
+			write(fmt.Sprintf("open-ours-%d.json", i), tailRun(t, NameOurs, tc.ours[i], at.Add(time.Millisecond)))
+		}
+		for i := range tc.controlA {
+			at := start.Add(time.Hour + time.Duration(i)*time.Minute)
+			write(fmt.Sprintf("control-a-%d.json", i), tailRun(t, NameControlA, tc.controlA[i], at))
+			write(fmt.Sprintf("control-b-%d.json", i), tailRun(t, NameControlB, tc.controlB[i], at))
 		}
 		row := openLoopRow(t, dir)
 		if !strings.Contains(row, "pooled p99") || !strings.Contains(row, tc.want) {
 			t.Errorf("%s: row %s, want a pooled p99 and %s", tc.name, row, tc.want)
 		}
+		if hasControl := strings.Contains(row, "control, two identical ceilings") && strings.Contains(row, "`control-a-0.json`"); hasControl != (tc.controlA != nil) {
+			t.Errorf("%s: row %s: control described and cited %v, want %v", tc.name, row, hasControl, tc.controlA != nil)
+		}
+	}
+}
+
+// TestOpenLoopPartners: paired runs are compared with the run they shared
+// their window with, not with whichever ran next.
+func TestOpenLoopPartners(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	write := func(file, name, paired string, p99 float64, at time.Duration) {
+		r := sampleResult(name, "hit", "ES256", "open", 50000, p99, 6)
+		r.Engine, r.Client.Busy, r.PairedWith, r.Started = EngineSpin, 0.5, paired, start.Add(at)
+		if err := writeJSON(filepath.Join(dir, file), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stray-fixed.json", NameFixed, "", 1000, 0) // an unpaired run, first in time
+	write("ours-1.json", NameOurs, NameFixed, 200, time.Minute)
+	write("fixed-1.json", NameFixed, NameOurs, 100, time.Minute+time.Millisecond)
+	write("ours-2.json", NameOurs, NameFixed, 300, 2*time.Minute)
+	write("fixed-2.json", NameFixed, NameOurs, 100, 2*time.Minute+time.Millisecond)
+	row := openLoopRow(t, dir)
+	if !strings.Contains(row, "median 2.50× of 2 pairs (2.00×, 3.00×)") || strings.Contains(row, "stray-fixed") {
+		t.Errorf("row %s: want pairs 2.00× and 3.00× from the partners, not the stray run", row)
 	}
 }

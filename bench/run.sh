@@ -15,7 +15,9 @@
 # Knobs (environment):
 #   BENCH_DURATION=10s        measured time of each run
 #   BENCH_CONNECTIONS=50      keep-alive connections of the closed loop
-#   BENCH_OPEN_PAIRS=5        alternating open-loop runs against the ceiling and introspectd
+#   BENCH_OPEN_PAIRS=5        paired open-loop runs of the ceiling and introspectd (one window each, taking turns)
+#   BENCH_CONTROL_PAIRS=3     paired open-loop runs of two ceilings: the noise floor of a p99 ratio (0: none)
+#   BENCH_SLICE=250ms         the turns of a paired run
 #   BENCH_TOKENS=10000        warmed tokens in the hit runs
 #   BENCH_GARBAGE_REQUESTS=1300000  garbage run: requests, 80% garbage (a million garbage tokens)
 #   BENCH_GARBAGE_DURATION=120s     ... or this long at most
@@ -31,6 +33,8 @@ cd "$(dirname "$0")/.."
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-50}
 OPEN_PAIRS=${BENCH_OPEN_PAIRS:-5}
+CONTROL_PAIRS=${BENCH_CONTROL_PAIRS:-3}
+SLICE=${BENCH_SLICE:-250ms}
 TOKENS=${BENCH_TOKENS:-10000}
 GARBAGE_REQUESTS=${BENCH_GARBAGE_REQUESTS:-1300000}
 GARBAGE_DURATION=${BENCH_GARBAGE_DURATION:-120s}
@@ -40,7 +44,7 @@ PPROF=${BENCH_PPROF:-1}
 SKIP_SERVICE=${BENCH_SKIP_SERVICE:-0}
 INTROSPECTD=${BENCH_INTROSPECTD:-}
 PORT=${BENCH_PORT:-18300}
-PORT_FIXED=$PORT PORT_NETHTTP=$((PORT + 1)) PORT_OURS=$((PORT + 2)) PORT_PPROF=$((PORT + 3))
+PORT_FIXED=$PORT PORT_NETHTTP=$((PORT + 1)) PORT_OURS=$((PORT + 2)) PORT_PPROF=$((PORT + 3)) PORT_FIXED2=$((PORT + 4))
 
 STAMP=$(date -u +%Y-%m-%d-%H%M)
 OUT=bench/results/tmp/$STAMP
@@ -189,21 +193,36 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 
 	start_ours
 	load introspectd hit-ES256-introspectd "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -alg ES256
-	# The open loop at half the ceiling's peak: OPEN_PAIRS alternating
-	# pairs of runs against the ceiling and introspectd, both up and pinned
-	# to the same core (the idle one costs nothing), so that the machine's
-	# drift hits both alike; the report takes the median of the ratios.
+	# The open loop at half the ceiling's peak: OPEN_PAIRS paired runs, each
+	# one window in which the ceiling and introspectd (both up, pinned to
+	# the same core; the idle one costs nothing) take turns of SLICE, with
+	# the same requests, so that the shared machine's stalls fall on both
+	# alike. The report pools each server's runs.
 	OURS_PID=$SERVER_PID
 	start fixed "$PORT_FIXED" /healthz bin/introspect-bench serve-baseline -kind fixed -listen "127.0.0.1:$PORT_FIXED"
 	FIXED_PID=$SERVER_PID
 	for i in $(seq 1 "$OPEN_PAIRS"); do
-		SERVER_PID=$FIXED_PID
-		load fixed "open-hit-fixed-$i" -url "http://127.0.0.1:$PORT_FIXED" "${COMMON[@]}" -tokens "$TOKENS" \
-			-rate-of "$OUT/hit-fixed.json" -rate-fraction 0.5
 		SERVER_PID=$OURS_PID
 		load introspectd "open-hit-introspectd-$i" "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" \
-			-rate-of "$OUT/hit-fixed.json" -rate-fraction 0.5
+			-rate-of "$OUT/hit-fixed.json" -rate-fraction 0.5 -slice "$SLICE" \
+			-pair-url "http://127.0.0.1:$PORT_FIXED" -pair-name fixed -pair-server-pid "$FIXED_PID" \
+			-pair-out "$OUT/open-hit-fixed-$i.json"
 	done
+	# The control: two ceilings paired alike, the noise a p99 ratio
+	# carries in this run between identical servers.
+	if [ "$CONTROL_PAIRS" -gt 0 ]; then
+		start fixed-b "$PORT_FIXED2" /healthz bin/introspect-bench serve-baseline -kind fixed -listen "127.0.0.1:$PORT_FIXED2"
+		FIXED2_PID=$SERVER_PID
+		for i in $(seq 1 "$CONTROL_PAIRS"); do
+			SERVER_PID=$FIXED_PID
+			load fixed-a "open-control-a-$i" -url "http://127.0.0.1:$PORT_FIXED" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" \
+				-rate-of "$OUT/hit-fixed.json" -rate-fraction 0.5 -slice "$SLICE" \
+				-pair-url "http://127.0.0.1:$PORT_FIXED2" -pair-name fixed-b -pair-server-pid "$FIXED2_PID" \
+				-pair-out "$OUT/open-control-b-$i.json"
+		done
+		SERVER_PID=$FIXED2_PID
+		stop
+	fi
 	SERVER_PID=$FIXED_PID
 	stop
 	SERVER_PID=$OURS_PID
