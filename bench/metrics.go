@@ -18,7 +18,7 @@ import (
 // DefaultMetricsMatch selects the server metrics a run records: introspectd's
 // own, and cache, revocation, verification and request-latency series of
 // other servers (not the Go runtime's).
-const DefaultMetricsMatch = `^introspectd_|(?i)cache|hit|miss|evict|revo|verif|request_duration|request_latency`
+const DefaultMetricsMatch = `^introspectd_|^go_gc_duration_seconds_(count|sum)|(?i)cache|hit|miss|evict|revo|verif|request_duration|request_latency`
 
 // scrape fetches a Prometheus text exposition and returns its samples by
 // series (name plus labels, as written), keeping those whose name matches re.
