@@ -416,6 +416,15 @@ func (d *reportData) targets() []target {
 					v = fmt.Sprintf("inconclusive: the control's two identical servers differed by %s (more than %.2f×)", times(max(cq, 1/cq)), controlLimit)
 				}
 			}
+			var gcs []string
+			for _, r := range ours {
+				if m, ok := r.Metrics["go_gc_duration_seconds_count"]; ok && m.After > m.Before {
+					gcs = append(gcs, fmt.Sprintf("%.0f in `%s`", m.After-m.Before, r.File))
+				}
+			}
+			if len(gcs) > 0 {
+				note += "; GC cycles of introspectd during the window: " + strings.Join(gcs, ", ")
+			}
 			for _, r := range append(append([]*namedResult{}, fixed...), ours...) {
 				// Requests wait for a free connection when the server is
 				// saturated (its cores busy): that wait is the server's. When

@@ -327,6 +327,9 @@ func TestOpenLoopPartners(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	write := func(file, name, paired string, p99 float64, at time.Duration) {
 		r := sampleResult(name, "hit", "ES256", "open", 50000, p99, 6)
+		if file == "ours-2.json" {
+			r.Metrics = map[string]MetricDelta{"go_gc_duration_seconds_count": {Before: 7, After: 8}}
+		}
 		r.Engine, r.Client.Busy, r.PairedWith, r.Started = EngineSpin, 0.5, paired, start.Add(at)
 		if err := writeJSON(filepath.Join(dir, file), r); err != nil {
 			t.Fatal(err)
@@ -340,5 +343,8 @@ func TestOpenLoopPartners(t *testing.T) {
 	row := openLoopRow(t, dir)
 	if !strings.Contains(row, "median 2.50× of 2 pairs (2.00×, 3.00×)") || strings.Contains(row, "stray-fixed") {
 		t.Errorf("row %s: want pairs 2.00× and 3.00× from the partners, not the stray run", row)
+	}
+	if !strings.Contains(row, "GC cycles of introspectd during the window: 1 in `ours-2.json`") {
+		t.Errorf("row %s: want the GC cycle of ours-2.json named", row)
 	}
 }
