@@ -192,8 +192,17 @@ func mainRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if (out == "") != (*pairOut == "") {
 			return exitCode(usageError{err: errors.New("-out and -pair-out go together with -pair-url")}, stderr)
 		}
-	} else if *pairOut != "" {
-		return exitCode(usageError{err: errors.New("-pair-out needs -pair-url")}, stderr)
+	} else {
+		// The pair flags mean nothing alone; say so rather than ignore them.
+		var alone []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "pair-out" || f.Name == "pair-name" || f.Name == "pair-server-pid" || f.Name == "slice" {
+				alone = append(alone, "-"+f.Name)
+			}
+		})
+		if len(alone) > 0 {
+			return exitCode(usageError{err: fmt.Errorf("%s needs -pair-url", strings.Join(alone, ", "))}, stderr)
+		}
 	}
 	if err := completeRunConfig(&c, keyDir, rateOf, rateFraction); err != nil {
 		return exitCode(err, stderr)

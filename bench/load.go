@@ -232,8 +232,6 @@ func (c *Config) Validate() error {
 		return errors.New("-engine spin speaks plain HTTP only; use -engine goroutines for https")
 	case c.Engine == EngineSpin && c.Scenario == "revoke-storm":
 		return errors.New("-engine spin cannot run revoke-storm (its revocations need Go's poller); use -engine goroutines")
-	case c.Slice < 0:
-		return fmt.Errorf("-slice %v: want > 0", c.Slice)
 	}
 	if c.Pair != nil {
 		if err := c.validatePair(); err != nil {

@@ -53,7 +53,8 @@ func (c *Config) validatePair() error {
 // in all. Both get the same requests (the same tokens, credentials and
 // headers; only Host differs), are warmed one after the other, and each
 // result covers its own slices: throughput and server CPU use the time that
-// server had the load. c.MetricsURL applies to c.URL only.
+// server had the load. c.MetricsURL applies to c.URL only, and
+// c.MaxRequests counts the requests to both.
 func RunPair(ctx context.Context, c Config) (a, b *Result, err error) {
 	if c.Pair == nil {
 		return nil, nil, errors.New("bench: RunPair needs Config.Pair")

@@ -153,7 +153,8 @@ func TestPairFlags(t *testing.T) {
 		{[]string{"-pair-url", "http://127.0.0.1:2", "-rate", "10", "-slice", "0s"}, "-slice"},
 		{[]string{"-pair-url", "http://127.0.0.1:2", "-rate", "10", "-slice", "20s"}, "-slice"},
 		{[]string{"-pair-url", "http://127.0.0.1:2", "-rate", "10", "-out", out}, "go together"},
-		{[]string{"-pair-out", out}, "needs -pair-url"},
+		{[]string{"-pair-out", out}, "-pair-out needs -pair-url"},
+		{[]string{"-slice", "1s", "-pair-name", "x"}, "-pair-name, -slice needs -pair-url"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -80,6 +80,9 @@ const tagBits = 20 // MaxConnections < 1<<tagBits
 func spinRuns(ctx context.Context, runs []*run, d, slice time.Duration, limit int64) ([][]*phaseStats, []time.Duration) {
 	stats := make([][]*phaseStats, len(runs))
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		err = fmt.Errorf("epoll: %w", err)
+	}
 	var loops []*spinLoop
 	for k, r := range runs {
 		st := &phaseStats{service: newHist(), lag: newHist()}
