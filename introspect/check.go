@@ -9,11 +9,6 @@ import (
 	"github.com/introspectd/introspectd/revocation"
 )
 
-// DenyList is what a Checker asks on every answer, cache hits included.
-type DenyList interface {
-	Revoked(t *revocation.Token) bool
-}
-
 // Checker answers "is this token active?" from the cache when it can and
 // by verification when it must. Safe for concurrent use.
 type Checker struct {
@@ -21,7 +16,7 @@ type Checker struct {
 	keys   *cache.Keyer
 	pos    *cache.Cache[Entry, *Entry] // verified tokens
 	neg    *cache.Cache[Entry, *Entry] // tokens whose signature failed
-	deny   DenyList
+	deny   *revocation.DenyList
 	negTTL time.Duration
 	now    func() time.Time
 
@@ -37,7 +32,12 @@ type CheckerConfig struct {
 	MaxBytes int64
 	// NegativeTTL is how long a token whose signature failed is remembered.
 	NegativeTTL time.Duration
-	DenyList    DenyList // nil: nothing is ever revoked
+	// DenyList is asked on every answer, cache hits included; nil:
+	// nothing is ever revoked. Each entry remembers the epoch at which
+	// its token was last found not listed, so a hit costs one atomic load
+	// until the list changes. (A concrete type: through an interface,
+	// the Token built for a lookup would escape to the heap.)
+	DenyList *revocation.DenyList
 }
 
 // DefaultNegativeTTL is used when CheckerConfig.NegativeTTL is zero.
@@ -127,7 +127,7 @@ func (c *Checker) miss(ctx context.Context, tok []byte, k cache.Key) (*Entry, er
 			e.cacheKey = k
 			ttl := time.Until(time.Unix(e.notAfter, 0))
 			c.pos.Set(e, e.cost(), ttl)
-		case e.iss != nil: // a cacheable negative (bad signature), a fresh entry
+		case e.issuer != 0: // a cacheable negative (bad signature), a fresh entry
 			e.cacheKey = k
 			c.neg.Set(e, 64, c.negTTL)
 		}
@@ -139,14 +139,15 @@ func (c *Checker) miss(ctx context.Context, tok []byte, k cache.Key) (*Entry, er
 // present keys. After a key refresh, an active verdict survives when the
 // key that verified it is still published; a negative one never does.
 func (c *Checker) current(e *Entry) bool {
-	if e.iss == nil || e.iss.keys == nil { // shared inactive entries; HMAC issuers
+	is := c.v.issuerAt(e.issuer)
+	if is == nil || is.keys == nil { // shared inactive entries; HMAC issuers
 		return true
 	}
-	gen := e.iss.keys.gen.Load()
+	gen := is.keys.gen.Load()
 	if e.gen.Load() == gen {
 		return true
 	}
-	if e.active && e.key != nil && e.iss.keys.set.Load().has(e.key) {
+	if m := e.more(); m != nil && is.keys.set.Load().has(&m.keyFP) {
 		e.gen.Store(gen)
 		return true
 	}
@@ -161,9 +162,22 @@ func (c *Checker) final(e *Entry, now int64) *Entry {
 	if now >= e.notAfter {
 		return c.v.inactive(ReasonExpired)
 	}
-	if c.deny != nil && c.deny.Revoked(&e.Token) {
+	if c.deny == nil {
+		return e
+	}
+	// The epoch is read before the lookup: were an entry added during the
+	// lookup, the epoch changed after it became visible, so a clean result
+	// is only remembered for the state it was computed from.
+	epoch := c.deny.Epoch()
+	if e.clean.Load() == epoch {
+		return e
+	}
+	var t revocation.Token
+	e.token(&t)
+	if c.deny.Listed(&t) {
 		return c.v.inactive(ReasonRevoked)
 	}
+	e.clean.Store(epoch)
 	return e
 }
 

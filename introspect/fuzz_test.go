@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"github.com/introspectd/introspectd/revocation"
 	"strings"
 	"testing"
 	"time"
@@ -128,18 +129,32 @@ func FuzzCleanPath(f *testing.F) {
 }
 
 // FuzzClaims feeds arbitrary claims objects to the claims parser: whatever
-// it accepts must come out of encodeAnswer as one strict JSON object that
-// starts with our verdict and has no other member named active.
+// it accepts must make an entry (see newEntry: the answer must fit its
+// bound) whose answer is one strict JSON object that starts with our
+// verdict and has no other member named active, and whose strings are the
+// token's.
 func FuzzClaims(f *testing.F) {
 	f.Add([]byte(`{"iss":"i","exp":1,"scope":["a","b"],"active":false}`))
 	f.Add([]byte(`{"iss":"i","exp":1.5,"scp":"a b","\u0061ctive":0,"x":{"y":[1, {"z":null}]}}`))
 	f.Add([]byte("{ \"iss\" :\t\"\\u00e9\" , \"exp\":1e3 }"))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		var tok jwt
+		tok := jwt{header: &header{alg: "EdDSA"}}
 		if err := tok.parseClaims(payload); err != nil {
 			return
 		}
-		body := []byte(encodeAnswer(&tok))
+		e := (&Verifier{}).activeEntry(&tok, &issuer{index: 1}, &key{}, 1, [32]byte{1})
+		var rt revocation.Token
+		e.token(&rt)
+		if rt.Iss != tok.iss || rt.Jti != tok.jti || rt.Sub != tok.sub || rt.ClientID != tok.clientID || rt.Exp != tok.exp {
+			t.Fatalf("entry's token %q %q %q %q %d, want the parsed token's", rt.Iss, rt.Jti, rt.Sub, rt.ClientID, rt.Exp)
+		}
+		if sub, cl, scope := e.headerValues(); sub != headerValue(tok.sub) || cl != headerValue(tok.clientID) || scope != headerValue(tok.scope) {
+			t.Fatalf("entry's header values %q %q %q", sub, cl, scope)
+		}
+		if len(tok.aud) > 0 && !e.hasAudience(tok.aud[len(tok.aud)-1:]) {
+			t.Fatalf("entry does not have audience %q", tok.aud[len(tok.aud)-1])
+		}
+		body := e.Body()
 		if !bytes.HasPrefix(body, []byte(`{"active":true`)) {
 			t.Fatalf("answer %q does not start with the verdict", body)
 		}

@@ -238,7 +238,7 @@ func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, k *cache.Key, cl *
 	if err != nil {
 		return nil, err
 	}
-	if e.active && cl != nil && len(cl.Audiences) > 0 && !intersects(e.aud, cl.Audiences) {
+	if e.active && cl != nil && len(cl.Audiences) > 0 && !e.hasAudience(cl.Audiences) {
 		return inactiveEntries[ReasonAudience], nil
 	}
 	return e, nil
@@ -308,7 +308,7 @@ func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
 		h.cfg.Observer.Observe(EndpointAuthz, OutcomeInvalidRequest, time.Since(start))
 		return
 	}
-	if r != nil && !hasScopes(e.scope, r.scopes) {
+	if r != nil && !hasScopes(e.scope(), r.scopes) {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate,
 			`Bearer realm="introspect", error="insufficient_scope", scope="`+r.needed+`"`)
 		answer(ctx, fasthttp.StatusForbidden, []byte(`{"error":"insufficient_scope"}`))
@@ -316,12 +316,13 @@ func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	hdr := &ctx.Response.Header
-	hdr.Set("X-Auth-Subject", e.sub)
-	hdr.Set("X-Auth-Client-Id", e.clientID)
-	hdr.Set("X-Auth-Scope", e.scope)
+	sub, clientID, scope := e.headerValues()
+	hdr.Set("X-Auth-Subject", sub)
+	hdr.Set("X-Auth-Client-Id", clientID)
+	hdr.Set("X-Auth-Scope", scope)
 	for i, name := range h.cfg.ClaimHeaders {
-		if i < len(e.claimValues) && e.claimValues[i] != "" {
-			hdr.Set(name, e.claimValues[i])
+		if v := e.claimValue(i); v != "" {
+			hdr.Set(name, v)
 		}
 	}
 	hdr.SetBytesKV(hdrCacheCtl, hdrNoStore)
@@ -428,9 +429,11 @@ func (h *Handler) revoke(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if e.active {
-		events := []revocation.Event{{Kind: revocation.KindToken, TokenSHA256: e.Token.Digest, Exp: e.Token.Exp}}
-		if e.Token.Jti != "" {
-			events = append(events, revocation.Event{Kind: revocation.KindJTI, Iss: e.Token.Iss, Jti: e.Token.Jti, Exp: e.Token.Exp})
+		var t revocation.Token
+		e.token(&t)
+		events := []revocation.Event{{Kind: revocation.KindToken, TokenSHA256: t.Digest, Exp: t.Exp}}
+		if t.Jti != "" {
+			events = append(events, revocation.Event{Kind: revocation.KindJTI, Iss: t.Iss, Jti: t.Jti, Exp: t.Exp})
 		}
 		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		seq, err := h.cfg.Publisher.Publish(pctx, events...)

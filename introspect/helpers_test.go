@@ -13,6 +13,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/introspectd/introspectd/revocation"
 	"hash"
 	"log/slog"
 	"math/big"
@@ -177,7 +178,7 @@ func (k *keyring) keyFor(alg string) (any, string) {
 }
 
 // newTestChecker builds a checker over one issuer with the ring's JWKS.
-func newTestChecker(t testing.TB, mod func(*IssuerConfig), deny DenyList) *Checker {
+func newTestChecker(t testing.TB, mod func(*IssuerConfig), deny *revocation.DenyList) *Checker {
 	t.Helper()
 	ic := IssuerConfig{
 		Issuer: testIss, JWKS: testKeys().jwks(t), Audiences: []string{"orders-api"},

@@ -80,7 +80,7 @@ func (s *keySource) install(ks *keySet) {
 	same := old != nil && old.len() == ks.len()
 	if same {
 		for _, k := range ks.all {
-			if !old.has(k) {
+			if !old.has(&k.fp) {
 				same = false
 				break
 			}

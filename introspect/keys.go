@@ -1,11 +1,13 @@
 package introspect
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -43,6 +45,31 @@ type key struct {
 	kid string
 	alg string // the JWK's own alg, "" when it has none
 	pub any    // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or []byte (HMAC)
+	// fp identifies the key across refreshes, which build new keys: a
+	// cached entry keeps it (entries hold no pointers) to learn whether
+	// the key that verified it is still published. Zero for HMAC keys,
+	// whose issuers have no refreshes.
+	fp [32]byte
+}
+
+// fingerprint is a SHA-256 over kid, alg and the public key's DER
+// encoding: equal exactly when the three are.
+func fingerprint(k *key) ([32]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(k.pub)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	h := sha256.New()
+	for _, s := range []string{k.kid, k.alg} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	h.Write(der)
+	var fp [32]byte
+	h.Sum(fp[:0])
+	return fp, nil
 }
 
 // fits reports whether the key may verify a signature made with alg: the
@@ -108,31 +135,16 @@ func (s *keySet) candidates(kid, alg string) []*key {
 	return out
 }
 
-// has reports whether s holds a key equal to k, so that a token verified
-// with k before a refresh stays verified after it.
-func (s *keySet) has(k *key) bool {
+// has reports whether s holds a key with fingerprint fp, so that a token
+// verified with that key before a refresh stays verified after it.
+func (s *keySet) has(fp *[32]byte) bool {
 	if s == nil {
 		return false
 	}
 	for _, c := range s.all {
-		if c.kid == k.kid && c.alg == k.alg && samePublic(c.pub, k.pub) {
+		if c.fp == *fp {
 			return true
 		}
-	}
-	return false
-}
-
-func samePublic(a, b any) bool {
-	switch x := a.(type) {
-	case *rsa.PublicKey:
-		return x.Equal(b)
-	case *ecdsa.PublicKey:
-		return x.Equal(b)
-	case ed25519.PublicKey:
-		return x.Equal(b)
-	case []byte:
-		y, ok := b.([]byte)
-		return ok && bytes.Equal(x, y)
 	}
 	return false
 }
@@ -218,6 +230,11 @@ func parseJWK(raw []byte) (*key, error) {
 	if k.alg != "" && !k.fits(k.alg) {
 		return nil, fmt.Errorf("kid %q: alg %q does not fit the key", jk.KeyID, k.alg)
 	}
+	fp, err := fingerprint(k)
+	if err != nil {
+		return nil, fmt.Errorf("kid %q: %w", jk.KeyID, err)
+	}
+	k.fp = fp
 	return k, nil
 }
 

@@ -8,14 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/introspectd/introspectd/revocation"
 )
 
 // ErrUndecidable reports that a token cannot be checked right now, because
@@ -85,6 +84,7 @@ func (r Reason) String() string {
 var hmacKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
 type issuer struct {
+	index  uint16 // 1 + its position in Verifier.issuerList
 	cfg    IssuerConfig
 	algs   map[string]bool
 	keys   *keySource
@@ -95,6 +95,7 @@ type issuer struct {
 // Verifier checks JWTs against the trusted issuers. Safe for concurrent use.
 type Verifier struct {
 	issuers      map[string]*issuer
+	issuerList   []*issuer // entries name their issuer by index: they hold no pointers
 	claimHeaders []string
 	now          func() time.Time
 	realClock    bool // now is time.Now
@@ -133,6 +134,11 @@ func NewVerifier(cfgs []IssuerConfig, opts VerifierOptions) (*Verifier, error) {
 		if _, dup := v.issuers[c.Issuer]; dup {
 			return nil, fmt.Errorf("issuers[%d]: issuer %q listed twice", i, c.Issuer)
 		}
+		if len(v.issuerList) == math.MaxUint16 {
+			return nil, fmt.Errorf("issuers[%d]: more than %d issuers", i, math.MaxUint16-1)
+		}
+		v.issuerList = append(v.issuerList, is)
+		is.index = uint16(len(v.issuerList))
 		v.issuers[c.Issuer] = is
 	}
 	return v, nil
@@ -348,7 +354,7 @@ func (v *Verifier) checkSignature(ctx context.Context, t *jwt, is *issuer) (*key
 // the key generation it was decided under.
 func (v *Verifier) negative(r Reason, is *issuer, gen uint64) *Entry {
 	v.failures[r].Add(1)
-	e := &Entry{reason: r, iss: is}
+	e := &Entry{reason: r, issuer: is.index}
 	e.gen.Store(gen)
 	return e
 }
@@ -418,33 +424,36 @@ func twinDigest(t *jwt) [32]byte {
 }
 
 func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64, digest [32]byte) *Entry {
-	e := &Entry{
-		active:   true,
-		iss:      is,
-		key:      k,
-		notAfter: t.exp + is.leeway,
-		body:     encodeAnswer(t),
-		sub:      headerValue(t.sub),
-		clientID: headerValue(t.clientID),
-		scope:    headerValue(t.scope),
-		aud:      t.aud,
+	n, quotedScope := answerSize(t)
+	f := entryFields{
+		answerLen: n,
+		issuer:    is.index,
+		notAfter:  t.exp + is.leeway,
+		gen:       gen,
+		tail:      entryTail{digest: digest, twin: twinDigest(t), keyFP: k.fp, exp: t.exp},
+		iss:       t.iss, jti: t.jti, sub: t.sub, client: t.clientID,
+		hdrSub: headerValue(t.sub), hdrClient: headerValue(t.clientID), scope: headerValue(t.scope),
+		aud:          t.aud,
+		appendAnswer: func(b []byte) []byte { return appendAnswer(b, t, quotedScope) },
 	}
-	e.gen.Store(gen)
-	var iat int64
 	if t.hasIat {
-		iat = t.iat
-	}
-	e.Token = revocation.Token{
-		Digest: digest, TwinDigest: twinDigest(t),
-		Iss: t.iss, Jti: t.jti, Sub: t.sub, ClientID: t.clientID, Iat: iat, Exp: t.exp,
+		f.tail.iat = t.iat
 	}
 	if len(v.claimHeaders) > 0 {
-		e.claimValues = make([]string, len(v.claimHeaders))
+		f.claims = make([]string, len(v.claimHeaders))
 		for i, name := range v.claimHeaders {
-			e.claimValues[i] = claimHeaderValue(t.claim(name))
+			f.claims[i] = claimHeaderValue(t.claim(name))
 		}
 	}
-	return e
+	return newEntry(&f)
+}
+
+// issuerAt returns the issuer an entry names, nil for none.
+func (v *Verifier) issuerAt(index uint16) *issuer {
+	if index == 0 {
+		return nil
+	}
+	return v.issuerList[index-1]
 }
 
 // Stats are the verifier's counters, read by metrics at scrape time.

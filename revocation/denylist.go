@@ -186,6 +186,17 @@ func (d *DenyList) Revoked(t *Token) bool {
 	return false
 }
 
+// Epoch returns a number that changes whenever an entry is added to the
+// list, unique across all deny-lists of the process. A caller that keeps
+// its own memo instead of a Token's reads Epoch, then asks [DenyList.Listed]:
+// a token not listed is clean at that epoch, and stays clean while Epoch
+// returns it.
+func (d *DenyList) Epoch() uint64 { return d.epoch.Load() }
+
+// Listed reports whether t is on the deny-list, without the memo
+// [DenyList.Revoked] keeps on t.
+func (d *DenyList) Listed(t *Token) bool { return d.lookup(t) }
+
 var zeroDigest [32]byte
 
 func (d *DenyList) lookup(t *Token) bool {

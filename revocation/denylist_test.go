@@ -113,6 +113,9 @@ func TestDenyListSemantics(t *testing.T) {
 			if got := d.Revoked(tt.token); got != tt.want {
 				t.Errorf("second Revoked = %v, want %v", got, tt.want)
 			}
+			if got := d.Listed(tt.token); got != tt.want {
+				t.Errorf("Listed = %v, want %v", got, tt.want)
+			}
 		})
 	}
 }
@@ -246,6 +249,28 @@ func TestDenyListMemo(t *testing.T) {
 	d1.Apply(Event{Kind: KindSub, Sub: "s", NotBefore: t0 + 1})
 	if !d1.Revoked(tok) {
 		t.Fatal("d1: raised not_before did not reach a remembered token")
+	}
+}
+
+// TestDenyListEpoch checks what a caller keeping its own memo relies on:
+// Epoch changes with every entry applied (and only then), and no two lists
+// share one.
+func TestDenyListEpoch(t *testing.T) {
+	d1 := NewDenyList(DenyListConfig{})
+	d2 := NewDenyList(DenyListConfig{})
+	if d1.Epoch() == d2.Epoch() {
+		t.Fatalf("two lists share epoch %d", d1.Epoch())
+	}
+	e := d1.Epoch()
+	if d1.Epoch() != e {
+		t.Fatal("epoch changed with no entry applied")
+	}
+	d1.Apply(Event{Kind: KindJTI, Jti: "j", Exp: time.Now().Unix() + 60})
+	if d1.Epoch() == e {
+		t.Fatal("epoch unchanged after an entry was applied")
+	}
+	if d1.Epoch() == d2.Epoch() {
+		t.Fatalf("two lists share epoch %d", d1.Epoch())
 	}
 }
 
