@@ -225,6 +225,9 @@ func pairRatios(a, b []*namedResult) (ratio float64, pooled bool, desc string) {
 	pb, okB := pooledP99(b)
 	if okA && okB && pb > 0 {
 		ratio, pooled = pa/pb, true
+		if len(a) == 1 { // one pair: pooling changes nothing, and its ratio would be said twice
+			return ratio, pooled, fmt.Sprintf("p99 %s (%s vs %s)", times(ratio), us(pa), us(pb))
+		}
 		desc = fmt.Sprintf("pooled p99 %s (%s vs %s); %s", times(ratio), us(pa), us(pb), desc)
 	}
 	return ratio, pooled, desc

@@ -278,6 +278,7 @@ func TestOpenLoopPooled(t *testing.T) {
 		fixed, ours        [3]int // tail sizes per pair
 		controlA, controlB []int
 		want               string
+		wantAlso           string // more the row must say, if not empty
 	}{
 		// Per-pair ratios 1, 1, 100: median 1×. Pooled, ours has 60 slow
 		// requests of 3,000 (p99 1 ms) and the ceiling 20 (p99 10 µs).
@@ -291,6 +292,10 @@ func TestOpenLoopPooled(t *testing.T) {
 		// The control's pooled p99s: 1 ms (40 of 2,000) against 10 µs.
 		{name: "noisy control", fixed: [3]int{20, 0, 0}, ours: [3]int{20, 0, 5},
 			controlA: []int{20, 20}, controlB: []int{0, 0}, want: "| ≤ 1.5× | inconclusive: the control's two identical servers differed by 100.0× (more than 1.25×)"},
+		// One control pair: its ratio said once, not as a pool and a median.
+		{name: "one control pair", fixed: [3]int{20, 0, 0}, ours: [3]int{20, 0, 5},
+			controlA: []int{0}, controlB: []int{0}, want: "| ≤ 1.5× | met |",
+			wantAlso: "two identical ceilings paired alike: p99 1.00× (10.0 µs vs 10.0 µs) |"},
 	}
 	for _, tc := range tests {
 		dir := t.TempDir()
@@ -313,6 +318,9 @@ func TestOpenLoopPooled(t *testing.T) {
 		row := openLoopRow(t, dir)
 		if !strings.Contains(row, "pooled p99") || !strings.Contains(row, tc.want) {
 			t.Errorf("%s: row %s, want a pooled p99 and %s", tc.name, row, tc.want)
+		}
+		if !strings.Contains(row, tc.wantAlso) {
+			t.Errorf("%s: row %s, want %s", tc.name, row, tc.wantAlso)
 		}
 		if hasControl := strings.Contains(row, "control, two identical ceilings") && strings.Contains(row, "`control-a-0.json`"); hasControl != (tc.controlA != nil) {
 			t.Errorf("%s: row %s: control described and cited %v, want %v", tc.name, row, hasControl, tc.controlA != nil)
