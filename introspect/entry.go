@@ -121,6 +121,9 @@ func newEntry(f *entryFields) *Entry {
 	// 16 bytes or more is 8-byte aligned, as the header's atomics need.
 	buf := make([]byte, size)
 	e := (*Entry)(unsafe.Pointer(unsafe.SliceData(buf)))
+	if uintptr(unsafe.Pointer(e))%8 != 0 {
+		panic("introspect: entry allocation not 8-byte aligned")
+	}
 	body := f.appendAnswer(buf[entryHeader:entryHeader:tailOff])
 	if len(body) > 0 && unsafe.SliceData(body) != &buf[entryHeader] {
 		panic("introspect: answer longer than its bound")
@@ -151,6 +154,9 @@ func newEntry(f *entryFields) *Entry {
 	}
 	t.scope = put(f.scope)
 	t.aud, t.claims = putList(f.aud), putList(f.claims)
+	if at != size { // a span past the end would read memory that is not the entry's
+		panic("introspect: entry layout does not add up")
+	}
 
 	e.active = true
 	e.issuer = f.issuer
