@@ -135,7 +135,7 @@ func NewVerifier(cfgs []IssuerConfig, opts VerifierOptions) (*Verifier, error) {
 			return nil, fmt.Errorf("issuers[%d]: issuer %q listed twice", i, c.Issuer)
 		}
 		if len(v.issuerList) == math.MaxUint16 {
-			return nil, fmt.Errorf("issuers[%d]: more than %d issuers", i, math.MaxUint16-1)
+			return nil, fmt.Errorf("issuers[%d]: more than %d issuers", i, math.MaxUint16)
 		}
 		v.issuerList = append(v.issuerList, is)
 		is.index = uint16(len(v.issuerList))
