@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -786,6 +787,27 @@ func TestRedactArgs(t *testing.T) {
 	got := strings.Join(redactArgs([]string{"-client-id", "a", "-client-secret", "s3", "--client-secret=s4", "-url", "x"}), " ")
 	if want := "-client-id a -client-secret REDACTED --client-secret=REDACTED -url x"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestProcInfoRedacts: a result records the command lines of the server and
+// of the load tool itself, which may carry -client-secret; the secret must
+// not reach the result file.
+func TestProcInfoRedacts(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30; true", "-client-secret", "s3cret")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var got []string
+	for range 100 { // until the shell's command line is readable
+		if got = readProcInfo(cmd.Process.Pid).Command; len(got) > 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if want := []string{"sh", "-c", "sleep 30; true", "-client-secret", "REDACTED"}; !slices.Equal(got, want) {
+		t.Errorf("command %q, want %q", got, want)
 	}
 }
 

@@ -73,8 +73,9 @@ func statusField(b []byte, key string) string {
 	return ""
 }
 
-// procInfo describes a process for the report: its command line and the CPUs
-// it may run on (as pinned by taskset).
+// procInfo describes a process for the report: its command line (with any
+// -client-secret value hidden, see redactArgs) and the CPUs it may run on
+// (as pinned by taskset).
 type procInfo struct {
 	PID     int      `json:"pid"`
 	Command []string `json:"command,omitempty"`
@@ -91,7 +92,7 @@ func readProcInfo(pid int) procInfo {
 		info.PID = os.Getpid()
 	}
 	if b, err := os.ReadFile("/proc/" + p + "/cmdline"); err == nil {
-		info.Command = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		info.Command = redactArgs(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"))
 	}
 	if b, err := os.ReadFile("/proc/" + p + "/status"); err == nil {
 		info.CPUs = statusField(b, "Cpus_allowed_list:")
