@@ -84,25 +84,25 @@ type list struct{ off, n uint32 }
 
 // entryFields are the pieces an active entry is built from.
 type entryFields struct {
-	answerLen    int // upper bound of the answer's length (see answerSize)
-	issuer       uint16
-	notAfter     int64
-	gen          uint64
-	tail         entryTail // spans and lists are filled in by newEntry
-	iss, jti     string
-	sub, client  string
-	hdrSub       string
-	hdrClient    string
-	scope        string
-	aud, claims  []string
-	appendAnswer func([]byte) []byte
+	token       *jwt // whose answer the entry holds
+	issuer      uint16
+	notAfter    int64
+	gen         uint64
+	tail        entryTail // spans and lists are filled in by newEntry
+	iss, jti    string
+	sub, client string
+	hdrSub      string
+	hdrClient   string
+	scope       string
+	aud, claims []string
 }
 
 // newEntry lays out an active entry in one allocation: header, answer,
 // tail, the tail's span tables, then its strings (a header-safe string
 // equal to the raw one is stored once).
 func newEntry(f *entryFields) *Entry {
-	tailOff := align8(int(entryHeader) + f.answerLen)
+	answerLen, quotedScope := answerSize(f.token)
+	tailOff := align8(int(entryHeader) + answerLen)
 	at := tailOff + int(unsafe.Sizeof(entryTail{}))
 	tablesOff := at
 	at += int(unsafe.Sizeof(span{})) * (len(f.aud) + len(f.claims))
@@ -126,13 +126,17 @@ func newEntry(f *entryFields) *Entry {
 	if uintptr(unsafe.Pointer(e))%8 != 0 {
 		panic("introspect: entry allocation not 8-byte aligned")
 	}
-	body := f.appendAnswer(buf[entryHeader:entryHeader:tailOff])
+	body := appendAnswer(buf[entryHeader:entryHeader:tailOff], f.token, quotedScope)
 	if len(body) > 0 && unsafe.SliceData(body) != &buf[entryHeader] {
 		panic("introspect: answer longer than its bound")
 	}
+	// A span past the end would read memory that is not the entry's.
 	put := func(s string) span {
 		sp := span{uint32(at), uint32(len(s))}
-		at += copy(buf[at:], s)
+		if copy(buf[at:], s) != len(s) {
+			panic("introspect: entry strings outgrow their allocation")
+		}
+		at += len(s)
 		return sp
 	}
 	putList := func(ss []string) list {
@@ -156,7 +160,7 @@ func newEntry(f *entryFields) *Entry {
 	}
 	t.scope = put(f.scope)
 	t.aud, t.claims = putList(f.aud), putList(f.claims)
-	if at != size { // a span past the end would read memory that is not the entry's
+	if at != size {
 		panic("introspect: entry layout does not add up")
 	}
 

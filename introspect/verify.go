@@ -424,17 +424,15 @@ func twinDigest(t *jwt) [32]byte {
 }
 
 func (v *Verifier) activeEntry(t *jwt, is *issuer, k *key, gen uint64, digest [32]byte) *Entry {
-	n, quotedScope := answerSize(t)
 	f := entryFields{
-		answerLen: n,
-		issuer:    is.index,
-		notAfter:  t.exp + is.leeway,
-		gen:       gen,
-		tail:      entryTail{digest: digest, twin: twinDigest(t), keyFP: k.fp, exp: t.exp},
-		iss:       t.iss, jti: t.jti, sub: t.sub, client: t.clientID,
+		token:    t,
+		issuer:   is.index,
+		notAfter: t.exp + is.leeway,
+		gen:      gen,
+		tail:     entryTail{digest: digest, twin: twinDigest(t), keyFP: k.fp, exp: t.exp},
+		iss:      t.iss, jti: t.jti, sub: t.sub, client: t.clientID,
 		hdrSub: headerValue(t.sub), hdrClient: headerValue(t.clientID), scope: headerValue(t.scope),
-		aud:          t.aud,
-		appendAnswer: func(b []byte) []byte { return appendAnswer(b, t, quotedScope) },
+		aud: t.aud,
 	}
 	if t.hasIat {
 		f.tail.iat = t.iat
