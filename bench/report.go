@@ -147,9 +147,8 @@ func loadReportData(dir string) (*reportData, error) {
 	return d, nil
 }
 
-// find returns the best result for server name and scenario, matching
-// alg and mode where given (""), preferring the largest throughput when
-// several match (the most favourable figure for the baseline).
+// find returns the result for server name and scenario, matching alg and
+// mode where given (""); of several, the median by throughput.
 func (d *reportData) find(name, scenario, alg, mode string, pred func(*Result) bool) *namedResult {
 	var rs []*namedResult
 	for i := range d.results {
@@ -165,9 +164,8 @@ func (d *reportData) find(name, scenario, alg, mode string, pred func(*Result) b
 	if len(rs) == 0 {
 		return nil
 	}
-	// Of repeated runs, the median by throughput (the lower of the
-	// middle two): the best of several would flatter whichever server
-	// ran more often.
+	// The lower of the middle two when even: the best of several would
+	// flatter whichever server ran more often.
 	slices.SortStableFunc(rs, func(a, b *namedResult) int { return cmp.Compare(a.Throughput, b.Throughput) })
 	return rs[(len(rs)-1)/2]
 }
