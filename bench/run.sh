@@ -195,11 +195,8 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 
 	start_ours
 	load introspectd hit-ES256-introspectd "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -alg ES256
-	# The open loop at half the ceiling's peak: OPEN_PAIRS paired runs, each
-	# one window in which the ceiling and introspectd (both up, pinned to
-	# the same core; the idle one costs nothing) take turns of SLICE, with
-	# the same requests, so that the shared machine's stalls fall on both
-	# alike. The report pools each server's runs.
+	# The ceiling again, up beside introspectd (both pinned to the same
+	# core; the idle one costs nothing) for the runs that compare the two.
 	OURS_PID=$SERVER_PID
 	start fixed "$PORT_FIXED" /healthz bin/introspect-bench serve-baseline -kind fixed -listen "127.0.0.1:$PORT_FIXED"
 	FIXED_PID=$SERVER_PID
@@ -212,6 +209,11 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 		SERVER_PID=$OURS_PID
 		load introspectd "hit-ES256-introspectd-$i" "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -alg ES256
 	done
+	# The open loop at half the ceiling's peak (of its first run):
+	# OPEN_PAIRS paired runs, each one window in which the ceiling and
+	# introspectd take turns of SLICE, with the same requests, so that the
+	# shared machine's stalls fall on both alike. The report pools each
+	# server's runs.
 	for i in $(seq 1 "$OPEN_PAIRS"); do
 		SERVER_PID=$OURS_PID
 		load introspectd "open-hit-introspectd-$i" "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" \

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/introspectd/introspectd/revocation"
+
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -222,6 +224,46 @@ func TestEntryLayout(t *testing.T) {
 	}
 	if uintptr(e.tail) < entryHeader+uintptr(len(e.Body())) || e.tail%8 != 0 {
 		t.Errorf("tail at offset %d overlaps the answer (%d bytes) or is not 8-byte aligned", e.tail, len(e.Body()))
+	}
+}
+
+// TestEntryStrings reads back every string an entry stores from its one
+// allocation: deny-list identity, header-safe values (stored apart only
+// when they differ), audiences and the /authz claim headers.
+func TestEntryStrings(t *testing.T) {
+	tok := jwt{header: &header{alg: "EdDSA"}}
+	payload := `{"iss":"https://i/","sub":"bob\r\nX: 1","client_id":"web","jti":"j-1","exp":2000000000,"iat":1900000000,` +
+		`"aud":["a1","a2"],"scp":["read","write"],"tenant":"acme","roles":["x","y"],"n":{"k":1}}`
+	if err := tok.parseClaims([]byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{claimHeaders: []string{"tenant", "roles", "n", "missing"}}
+	e := v.activeEntry(&tok, &issuer{index: 1, leeway: 30}, &key{fp: [32]byte{7}}, 1, [32]byte{9})
+	var rt revocation.Token
+	e.token(&rt)
+	if rt.Iss != "https://i/" || rt.Sub != "bob\r\nX: 1" || rt.ClientID != "web" || rt.Jti != "j-1" ||
+		rt.Iat != 1900000000 || rt.Exp != 2000000000 || rt.Digest != [32]byte{9} {
+		t.Errorf("deny-list identity %q %q %q %q %d %d %x", rt.Iss, rt.Sub, rt.ClientID, rt.Jti, rt.Iat, rt.Exp, rt.Digest[:1])
+	}
+	sub, client, scope := e.headerValues()
+	if sub != "bob%0D%0AX: 1" || client != "web" || scope != "read write" || e.scope() != scope {
+		t.Errorf("header values %q %q %q (scope() %q)", sub, client, scope, e.scope())
+	}
+	for i, want := range []string{"acme", "x y", `{"k":1}`, "", ""} {
+		if got := e.claimValue(i); got != want {
+			t.Errorf("claimValue(%d) = %q, want %q", i, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		want []string
+		ok   bool
+	}{{[]string{"a2"}, true}, {[]string{"z", "a1"}, true}, {[]string{"a3"}, false}, {nil, false}} {
+		if got := e.hasAudience(tc.want); got != tc.ok {
+			t.Errorf("hasAudience(%q) = %v, want %v", tc.want, got, tc.ok)
+		}
+	}
+	if e.more().keyFP != [32]byte{7} || e.notAfter != 2000000030 || e.cost() != int64(e.size) {
+		t.Errorf("key fingerprint %x, notAfter %d, cost %d of %d bytes", e.more().keyFP[:1], e.notAfter, e.cost(), e.size)
 	}
 }
 

@@ -5,12 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"github.com/introspectd/introspectd/revocation"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/introspectd/introspectd/revocation"
 )
 
 // FuzzParseJWT: the token parser must never panic, and whatever it accepts

@@ -13,7 +13,6 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/introspectd/introspectd/revocation"
 	"hash"
 	"log/slog"
 	"math/big"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/introspectd/introspectd/revocation"
 )
 
 const testIss = "https://issuer.test/"
