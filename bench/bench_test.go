@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -834,5 +836,56 @@ func TestScheduleHandsOutEverySendTime(t *testing.T) {
 				t.Errorf("got %d send times, want %d", n, want)
 			}
 		})
+	}
+}
+
+// TestRateOfMedian: -rate-of with several result files runs at the fraction
+// of their median throughput, not of the first or the best.
+func TestRateOfMedian(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i, tp := range []float64{110_000, 90_000, 100_000, 130_000} {
+		p := filepath.Join(dir, fmt.Sprintf("r%d.json", i))
+		if err := writeJSON(p, &Result{Throughput: tp}); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	// The configuration the command line gives with no flags but these.
+	flagConfig := func(rateOf string) (Config, error) {
+		var c Config
+		var keyDir, out, rate string
+		var frac float64
+		var quiet bool
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		runFlags(fs, &c, &keyDir, &out, &rate, &frac, &quiet)
+		if err := fs.Parse([]string{"-rate-of", rateOf}); err != nil {
+			return c, err
+		}
+		return c, completeRunConfig(&c, keyDir, rate, frac)
+	}
+	for _, tc := range []struct {
+		files []string
+		want  float64
+	}{
+		{files[:1], 55_000},
+		{files[:3], 50_000},  // median of 110k, 90k, 100k
+		{files[:4], 52_500},  // mean of the middle two, 100k and 110k
+		{files[1:3], 47_500}, // 90k and 100k
+	} {
+		c, err := flagConfig(strings.Join(tc.files, ","))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.files, err)
+		}
+		if c.Rate != tc.want {
+			t.Errorf("%d files: rate %v, want %v", len(tc.files), c.Rate, tc.want)
+		}
+	}
+	zero := filepath.Join(dir, "zero.json")
+	if err := writeJSON(zero, &Result{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flagConfig(files[0] + "," + zero); err == nil || !strings.Contains(err.Error(), "no throughput") {
+		t.Errorf("a file with no throughput: %v, want an error naming it", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -110,7 +111,7 @@ func runFlags(fs *flag.FlagSet, c *Config, keyDir, out, rateOf *string, rateFrac
 	fs.Int64Var(&c.MaxRequests, "max-requests", 0, "end the measured time after this many `requests` (or -duration, whichever comes first); 0: no limit")
 	fs.DurationVar(&c.Warmup, "warmup", DefaultWarmup, "unmeasured load before the measured time (after warming the tokens)")
 	fs.Float64Var(&c.Rate, "rate", 0, "open loop at this many `req/s`, latency measured from each request's intended send time; 0: closed loop")
-	fs.StringVar(rateOf, "rate-of", "", "open loop at -rate-fraction of the throughput in this result `file` (JSON written by -out)")
+	fs.StringVar(rateOf, "rate-of", "", "open loop at -rate-fraction of the throughput in this result `file` (JSON written by -out); several files, comma-separated: of their median throughput")
 	fs.Float64Var(rateFraction, "rate-fraction", 0.5, "the `fraction` of -rate-of's throughput to send")
 	fs.StringVar(&c.Engine, "engine", "", "open-loop `engine`: spin (one goroutine polls every connection and never sleeps, so the load tool's own wake-ups do not add to latency; Linux, http only) or goroutines (a worker per connection) (default spin where it can run, else goroutines)")
 	fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "per-request `timeout`")
@@ -283,14 +284,11 @@ func completeRunConfig(c *Config, keyDir, rateOf string, rateFraction float64) e
 		if !(rateFraction > 0) {
 			return usageError{err: fmt.Errorf("-rate-fraction %v: want > 0", rateFraction)}
 		}
-		prev, err := ReadResult(rateOf)
+		peak, err := medianThroughput(strings.Split(rateOf, ","))
 		if err != nil {
 			return usageError{err: fmt.Errorf("-rate-of: %w", err)}
 		}
-		if prev.Throughput <= 0 {
-			return usageError{err: fmt.Errorf("-rate-of %s: no throughput in it", rateOf)}
-		}
-		c.Rate = prev.Throughput * rateFraction
+		c.Rate = peak * rateFraction
 	}
 	// Validate first: a zero given on the command line is an error, not "the default".
 	if err := c.Validate(); err != nil {
@@ -301,6 +299,30 @@ func completeRunConfig(c *Config, keyDir, rateOf string, rateFraction float64) e
 		return usageError{err: err}
 	}
 	return nil
+}
+
+// medianThroughput is the median throughput of the result files at paths
+// (the mean of the middle two for an even count). One closed-loop run of a
+// server swings by 15% or more on a shared machine, so a rate taken from the
+// median of several is steadier than one taken from any single run.
+func medianThroughput(paths []string) (float64, error) {
+	var tps []float64
+	for _, p := range paths {
+		r, err := ReadResult(p)
+		if err != nil {
+			return 0, err
+		}
+		if r.Throughput <= 0 {
+			return 0, fmt.Errorf("%s: no throughput in it", p)
+		}
+		tps = append(tps, r.Throughput)
+	}
+	slices.Sort(tps)
+	n := len(tps)
+	if n%2 == 1 {
+		return tps[n/2], nil
+	}
+	return (tps[n/2-1] + tps[n/2]) / 2, nil
 }
 
 // ReadResult reads a result JSON file written by -out.
