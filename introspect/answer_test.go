@@ -246,7 +246,7 @@ func TestEntryStrings(t *testing.T) {
 		t.Errorf("deny-list identity %q %q %q %q %d %d %x", rt.Iss, rt.Sub, rt.ClientID, rt.Jti, rt.Iat, rt.Exp, rt.Digest[:1])
 	}
 	sub, client, scope := e.headerValues()
-	if sub != "bob%0D%0AX: 1" || client != "web" || scope != "read write" || e.scope() != scope {
+	if string(sub) != "bob%0D%0AX: 1" || string(client) != "web" || string(scope) != "read write" || e.scope() != string(scope) || cap(sub) != len(sub) {
 		t.Errorf("header values %q %q %q (scope() %q)", sub, client, scope, e.scope())
 	}
 	for i, want := range []string{"acme", "x y", `{"k":1}`, "", ""} {

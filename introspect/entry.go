@@ -248,13 +248,23 @@ func (e *Entry) claimValue(i int) string {
 }
 
 // headerValues returns the header-safe subject, client and scope for
-// /authz.
-func (e *Entry) headerValues() (sub, clientID, scope string) {
+// /authz, as slices of e for fasthttp's SetCanonical (which copies them):
+// callers must not write to them.
+func (e *Entry) headerValues() (sub, clientID, scope []byte) {
 	t := e.more()
 	if t == nil {
-		return "", "", ""
+		return nil, nil, nil
 	}
-	return e.str(t.hdrSub), e.str(t.hdrClientID), e.str(t.scope)
+	return e.bytes(t.hdrSub), e.bytes(t.hdrClientID), e.bytes(t.scope)
+}
+
+// bytes is str as a slice of e, its capacity cut to its length so that an
+// append copies rather than writes over what follows.
+func (e *Entry) bytes(sp span) []byte {
+	if sp.n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(e), sp.off)), sp.n)[:sp.n:sp.n]
 }
 
 // scope returns the token's scopes, space separated and header-safe.

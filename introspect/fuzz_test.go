@@ -149,7 +149,7 @@ func FuzzClaims(f *testing.F) {
 		if rt.Iss != tok.iss || rt.Jti != tok.jti || rt.Sub != tok.sub || rt.ClientID != tok.clientID || rt.Exp != tok.exp {
 			t.Fatalf("entry's token %q %q %q %q %d, want the parsed token's", rt.Iss, rt.Jti, rt.Sub, rt.ClientID, rt.Exp)
 		}
-		if sub, cl, scope := e.headerValues(); sub != headerValue(tok.sub) || cl != headerValue(tok.clientID) || scope != headerValue(tok.scope) {
+		if sub, cl, scope := e.headerValues(); string(sub) != headerValue(tok.sub) || string(cl) != headerValue(tok.clientID) || string(scope) != headerValue(tok.scope) {
 			t.Fatalf("entry's header values %q %q %q", sub, cl, scope)
 		}
 		if len(tok.aud) > 0 && !e.hasAudience(tok.aud[len(tok.aud)-1:]) {

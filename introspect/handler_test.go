@@ -521,3 +521,22 @@ func BenchmarkIntrospectHitSpread(b *testing.B) {
 		})
 	}
 }
+
+// TestCanonicalNames: every header name the handler reads with PeekCanonical
+// is found whatever its case on the wire, as fasthttp's parser (with name
+// normalisation on, as the server runs it) hands it over. A name written
+// in another form (X-Original-URI for X-Original-Uri) is never found.
+func TestCanonicalNames(t *testing.T) {
+	for _, name := range [][]byte{hdrAuthorization, hdrForwardedMethod, hdrOriginalMethod, hdrForwardedURI, hdrOriginalURI} {
+		for _, wire := range []string{string(name), strings.ToLower(string(name)), strings.ToUpper(string(name))} {
+			raw := "GET /authz HTTP/1.1\r\nHost: x\r\n" + wire + ": v\r\n\r\n"
+			var req fasthttp.Request
+			if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+				t.Fatalf("%s: %v", wire, err)
+			}
+			if got := req.Header.PeekCanonical(name); string(got) != "v" {
+				t.Errorf("sent as %q, PeekCanonical(%q) = %q, want \"v\"", wire, name, got)
+			}
+		}
+	}
+}
