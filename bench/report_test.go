@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,13 +20,22 @@ BenchmarkRawVerify/ES256-2   	   17000	     90000 ns/op	    1216 B/op	      21 a
 BenchmarkIntrospectHit-2     	 1000000	      1200 ns/op	       0 B/op	       0 allocs/op
 BenchmarkMissPath/RS256-2    	   40000	     33000 ns/op	    5000 B/op	      28 allocs/op
 BenchmarkMissPath/ES256-2    	   17000	     80000 ns/op	    6500 B/op	      47 allocs/op
+BenchmarkCachedTokenBytes-2  	       1	6300000000 ns/op	      1081 bytes/token	       924.8 cost/token	       300.0 gc-ns/token	309291656 B/op	 1021952 allocs/op
+BenchmarkCachedTokenBytes-2  	       1	6100000000 ns/op	      1085 bytes/token	       924.8 cost/token	       110.0 gc-ns/token	309291656 B/op	 1021952 allocs/op
+BenchmarkCachedTokenBytes-2  	       1	6200000000 ns/op	      1083 bytes/token	       924.8 cost/token	       120.0 gc-ns/token	309291656 B/op	 1021952 allocs/op
 PASS
 `
 
 func TestParseGoBench(t *testing.T) {
 	got := ParseGoBench(sampleBench, "x.bench.txt")
-	if len(got) != 5 {
-		t.Fatalf("got %d benchmarks, want 5: %+v", len(got), got)
+	if len(got) != 6 {
+		t.Fatalf("got %d benchmarks, want 6: %+v", len(got), got)
+	}
+	// A benchmark's own metrics, each the median of its runs (gc-ns/token
+	// 120, though the run with the median ns/op had 300).
+	want := []Metric{{1083, "bytes/token"}, {924.8, "cost/token"}, {120, "gc-ns/token"}}
+	if g := got[5]; g.Name != "BenchmarkCachedTokenBytes" || !slices.Equal(g.Extra, want) || g.NsPerOp != 6.2e9 {
+		t.Errorf("own metrics: got %s %v ns/op %+v, want %+v", g.Name, g.NsPerOp, g.Extra, want)
 	}
 	if got[1].Name != "BenchmarkRawVerify/ES256" || got[1].NsPerOp != 62000 {
 		t.Errorf("ES256: got %s %v ns/op, want the median 62000", got[1].Name, got[1].NsPerOp)
@@ -132,7 +142,7 @@ func TestBuildReport(t *testing.T) {
 			t.Errorf("row %q:\ngot  %s\nwant it to contain %s", c.row, got, c.want)
 		}
 	}
-	for _, want := range []string{"# introspectd benchmark, 2026-01-02 03:04 UTC", "## Machine", "| Go | go1.", "taskset -c 1 bin/introspect-bench -name fixed", "server `bin/introspectd` on CPUs 0"} {
+	for _, want := range []string{"# introspectd benchmark, 2026-01-02 03:04 UTC", "## Machine", "| Go | go1.", "taskset -c 1 bin/introspect-bench -name fixed", "server `bin/introspectd` on CPUs 0", "| BenchmarkCachedTokenBytes | 6,200,000,000 | 309291656 | 1021952 | 1,083 bytes/token, 925 cost/token, 120 gc-ns/token | `raw.bench.txt` |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
