@@ -258,13 +258,13 @@ func (e *Entry) headerValues() (sub, clientID, scope []byte) {
 	return e.bytes(t.hdrSub), e.bytes(t.hdrClientID), e.bytes(t.scope)
 }
 
-// bytes is str as a slice of e, its capacity cut to its length so that an
-// append copies rather than writes over what follows.
+// bytes is str as a slice of e. Its capacity is its length (unsafe.Slice),
+// so an append copies rather than writes over what follows.
 func (e *Entry) bytes(sp span) []byte {
 	if sp.n == 0 {
 		return nil
 	}
-	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(e), sp.off)), sp.n)[:sp.n:sp.n]
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(e), sp.off)), sp.n)
 }
 
 // scope returns the token's scopes, space separated and header-safe.

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -178,6 +179,28 @@ func post(t *testing.T, client *http.Client, base, path, tok string) answer {
 	return answer{resp.StatusCode, string(b), resp.Header}
 }
 
+// rawHTTP sends one request as raw bytes, header names as written, and
+// returns the answer's status and body.
+func rawHTTP(t *testing.T, addr, raw string) (int, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func isActive(a answer) bool { return a.status == 200 && strings.HasPrefix(a.body, `{"active":true`) }
 
 // TestEndToEnd runs the real server over loopback: JWKS from a real HTTP
@@ -197,6 +220,27 @@ func TestEndToEnd(t *testing.T) {
 	if a := post(t, client, base, "/introspect", t1); !isActive(a) || a.hdr.Get("Cache-Control") != "no-store" {
 		t.Fatalf("k1 token: %d %s %v", a.status, a.body, a.hdr)
 	}
+	// Header names arrive in any case (HTTP/2 front ends send them
+	// lowercase): the handler must find every one it reads.
+	form := url.Values{"token": {t1}}.Encode()
+	basic := base64.StdEncoding.EncodeToString([]byte("gateway:gateway-secret"))
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+		prefix    string
+	}{
+		{"introspect, lowercase", "POST /introspect HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\nauthorization: Basic " + basic +
+			fmt.Sprintf("\r\ncontent-length: %d\r\n\r\n", len(form)) + form, 200, `{"active":true`},
+		{"authz, lowercase", "GET /authz HTTP/1.1\r\nhost: x\r\nauthorization: Bearer " + t1 + "\r\n\r\n", 200, ""},
+		// Refused only if x-original-uri was read: %zz is no path.
+		{"authz, original URI", "GET /authz HTTP/1.1\r\nhost: x\r\nAUTHORIZATION: Bearer " + t1 + "\r\nx-original-uri: /%zz\r\n\r\n", 400, ""},
+	} {
+		status, body := rawHTTP(t, svc.Addr(), tc.raw)
+		if status != tc.status || !strings.HasPrefix(body, tc.prefix) {
+			t.Errorf("%s: %d %s, want %d %s...", tc.name, status, body, tc.status, tc.prefix)
+		}
+	}
+
 	// Rotation: a new key shows up in the JWKS; its first token pulls it in.
 	is.addKey(t, "k2")
 	t2 := is.mint(t, "k2", nil)
