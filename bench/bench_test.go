@@ -885,6 +885,9 @@ func TestRateOfMedian(t *testing.T) {
 	if err := writeJSON(zero, &Result{}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := flagConfig(files[0] + ","); err == nil || !strings.Contains(err.Error(), "empty file name") {
+		t.Errorf("a trailing comma: %v, want an error saying so", err)
+	}
 	if _, err := flagConfig(files[0] + "," + zero); err == nil || !strings.Contains(err.Error(), "no throughput") {
 		t.Errorf("a file with no throughput: %v, want an error naming it", err)
 	}

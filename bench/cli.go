@@ -308,6 +308,9 @@ func completeRunConfig(c *Config, keyDir, rateOf string, rateFraction float64) e
 func medianThroughput(paths []string) (float64, error) {
 	var tps []float64
 	for _, p := range paths {
+		if p == "" {
+			return 0, errors.New("an empty file name in the list")
+		}
 		r, err := ReadResult(p)
 		if err != nil {
 			return 0, err

@@ -80,7 +80,7 @@ func ParseGoBench(text, file string) []GoBench {
 				b.BytesPerOp = v
 			case "allocs/op":
 				b.AllocsPerOp, b.HasAllocs = v, true
-			case "MB/s":
+			case "MB/s": // b.SetBytes throughput: ns/op already says it
 			default:
 				b.Extra = append(b.Extra, Metric{v, f[i+1]})
 			}

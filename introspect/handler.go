@@ -143,7 +143,10 @@ var (
 	hdrScope           = []byte("X-Auth-Scope")
 )
 
-// ServeHTTP is the fasthttp request handler.
+// ServeHTTP is the fasthttp request handler. It reads request headers by
+// their canonical names, so the server must keep fasthttp's header-name
+// normalisation on (the default; DisableHeaderNamesNormalizing would hide
+// an "authorization" sent in lower case).
 func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/introspect":
