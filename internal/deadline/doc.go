@@ -37,11 +37,12 @@
 //
 // # Differences from fasthttp's own timeouts
 //
-//   - Granularity: the clock ticks every 10 ms, so a deadline fires
+//   - Granularity: the clock ticks every 100 ms, so a deadline fires
 //     between the exact timeout and a tick after it (earlier only if the
-//     ticking goroutine runs more than a tick late). The ticker costs about 100
+//     ticking goroutine runs more than a tick late). The ticker costs 10
 //     wake-ups per second per process, shared by all listeners, and runs
-//     from the first listener on, for the life of the process.
+//     from the first listener on, for the life of the process. A finer tick
+//     costs CPU on every request (see tick).
 //   - The wrapper cannot parse HTTP: a "response" is any successful write
 //     (from [NewTLSListener], any write of application data above TLS, so
 //     the handshake and post-handshake messages such as KeyUpdate do not
