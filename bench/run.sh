@@ -16,8 +16,8 @@
 #   BENCH_DURATION=10s        measured time of each run
 #   BENCH_CONNECTIONS=50      keep-alive connections of the closed loop
 #   BENCH_HIT_PAIRS=3         closed-loop hit runs of the ceiling and of introspectd (alternating), judged on the median ratio
-#   BENCH_OPEN_PAIRS=5        paired open-loop runs of the ceiling and introspectd (one window each, taking turns)
-#   BENCH_CONTROL_PAIRS=3     paired open-loop runs of two ceilings: the noise floor of a p99 ratio (0: none)
+#   BENCH_OPEN_PAIRS=8        paired open-loop runs of the ceiling and introspectd (one window each, taking turns)
+#   BENCH_CONTROL_PAIRS=6     paired open-loop runs of two ceilings: the noise floor of a p99 ratio (0: none)
 #   BENCH_SLICE=250ms         the turns of a paired run
 #   BENCH_TOKENS=10000        warmed tokens in the hit runs
 #   BENCH_GARBAGE_REQUESTS=1300000  garbage run: requests, 80% garbage (a million garbage tokens)
@@ -34,8 +34,8 @@ cd "$(dirname "$0")/.."
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-50}
 HIT_PAIRS=${BENCH_HIT_PAIRS:-3}
-OPEN_PAIRS=${BENCH_OPEN_PAIRS:-5}
-CONTROL_PAIRS=${BENCH_CONTROL_PAIRS:-3}
+OPEN_PAIRS=${BENCH_OPEN_PAIRS:-8}
+CONTROL_PAIRS=${BENCH_CONTROL_PAIRS:-6}
 SLICE=${BENCH_SLICE:-250ms}
 TOKENS=${BENCH_TOKENS:-10000}
 GARBAGE_REQUESTS=${BENCH_GARBAGE_REQUESTS:-1300000}
