@@ -162,8 +162,17 @@ COMMON=(-connections "$CONNS" -duration "$DURATION")
 CRED=(-client-id bench -client-secret bench-secret)
 
 say "raw verify (standard library) and the service's miss path, same tokens, same run"
-log "${SRV[@]}" go test -run '^$' -bench 'BenchmarkRawVerify|BenchmarkMissPath' -benchmem -count 5 ./bench/
-"${SRV[@]}" go test -run '^$' -bench 'BenchmarkRawVerify|BenchmarkMissPath' -benchmem -count 5 ./bench/ >"$OUT/rawverify.bench.txt"
+# Rounds of one run each, raw and miss path in turn, rather than -count:
+# with -count every raw run came first and every miss-path run 40 seconds
+# later, and the machine's speed drifting in between moved the ratio by
+# up to 10% (PS256 1.20x in 2026-12-06-0603.md, 1.12x interleaved).
+VERIFY_ROUNDS=7
+run go test -c -o "$OUT/bench.test" ./bench/
+: >"$OUT/rawverify.bench.txt"
+for i in $(seq 1 "$VERIFY_ROUNDS"); do
+	log "${SRV[@]}" "$OUT/bench.test" -test.run '^$' -test.bench 'BenchmarkRawVerify|BenchmarkMissPath' -test.benchmem -test.count 1 '>>' "$OUT/rawverify.bench.txt"
+	"${SRV[@]}" "$OUT/bench.test" -test.run '^$' -test.bench 'BenchmarkRawVerify|BenchmarkMissPath' -test.benchmem -test.count 1 >>"$OUT/rawverify.bench.txt"
+done
 grep Benchmark "$OUT/rawverify.bench.txt" >&2 || true
 
 # The fixed-body ceiling.
