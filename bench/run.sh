@@ -165,7 +165,8 @@ say "raw verify (standard library) and the service's miss path, same tokens, sam
 # Rounds of one run each, raw and miss path in turn, rather than -count:
 # with -count every raw run came first and every miss-path run 40 seconds
 # later, and the machine's speed drifting in between moved the ratio by
-# up to 10% (PS256 1.20x in 2026-12-06-0603.md, 1.12x interleaved).
+# up to 10% (PS256 1.20x in 2026-12-06-0603.md, 1.14x in five alternating
+# rounds in the same hour).
 VERIFY_ROUNDS=7
 run go test -c -o "$OUT/bench.test" ./bench/
 : >"$OUT/rawverify.bench.txt"
