@@ -635,9 +635,11 @@ func drip(c net.Conn, b []byte, done <-chan struct{}) <-chan time.Time {
 // alternation and checks which of its own deadlines applies when.
 func TestOwnTimeouts(t *testing.T) {
 	const (
-		read  = 200 * time.Millisecond
-		idle  = 400 * time.Millisecond
-		write = 200 * time.Millisecond
+		// Four ticks and more, so that checkAround's early bound (a tick,
+		// or a quarter) stays well above zero for "read - tick".
+		read  = 4 * tick
+		idle  = 8 * tick
+		write = 4 * tick
 	)
 	// respond plays one request and its response, leaving c idle.
 	respond := func(t *testing.T, c *conn, peer net.Conn) {
@@ -717,7 +719,7 @@ func TestOwnTimeouts(t *testing.T) {
 				if _, err := c.Write([]byte("a")); err != nil {
 					t.Fatal(err)
 				}
-				timer := time.AfterFunc(300*time.Millisecond, func() { _, _ = peer.Write([]byte("q")) })
+				timer := time.AfterFunc((read+idle)/2, func() { _, _ = peer.Write([]byte("q")) })
 				defer timer.Stop()
 				_, err := c.Read(make([]byte, 1))
 				return start, err
