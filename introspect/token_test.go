@@ -8,7 +8,7 @@ import (
 // TestDecodeSegment: every spelling of a segment other than the canonical
 // unpadded base64url one is refused, wherever the odd byte sits.
 func TestDecodeSegment(t *testing.T) {
-	valid := base64.RawURLEncoding.EncodeToString([]byte("any carnal pleas")) // 22 characters, 2 trailing bits
+	valid := base64.RawURLEncoding.EncodeToString([]byte("any carnal pleas")) // 22 characters, the last with 4 zero trailing bits
 	tests := []struct {
 		name, seg string
 		ok        bool

@@ -128,8 +128,9 @@ var epoch = time.Now()
 // with a 10 ms ticker added spent 0.50 µs more CPU per request than without
 // (4 of 4 pairs), with a 100 ms or a 1 s ticker no more (within ±0.1 µs);
 // introspectd with this clock at 100 ms spent 0.57 µs less per request than
-// at 10 ms, and 0.1 µs less than reading the exact clock per deadline
-// instead of ticking at all. Timeouts are seconds: 100 ms late is harmless.
+// at 10 ms; with no clock at all, reading the exact time for each deadline
+// (three clock reads per request), 0.47 µs less. Timeouts are seconds:
+// 100 ms late is harmless.
 const tick = 100 * time.Millisecond
 
 var (
