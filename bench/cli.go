@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -320,12 +319,7 @@ func medianThroughput(paths []string) (float64, error) {
 		}
 		tps = append(tps, r.Throughput)
 	}
-	slices.Sort(tps)
-	n := len(tps)
-	if n%2 == 1 {
-		return tps[n/2], nil
-	}
-	return (tps[n/2-1] + tps[n/2]) / 2, nil
+	return median(tps), nil
 }
 
 // ReadResult reads a result JSON file written by -out.
