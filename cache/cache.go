@@ -143,17 +143,16 @@ func New[T any, V Ptr[T]](cfg Config) (*Cache[T, V], error) {
 	return c, nil
 }
 
-// slot is v's front-table slot. It uses the Key's second half: the first
-// is ristretto's key, and in tests (collide) all of them are equal.
-func (c *Cache[T, V]) slot(d *Key) *atomic.Pointer[T] {
-	return &c.front[binary.LittleEndian.Uint64(d[8:])>>c.frontShift]
+// slot is the front-table slot of a Key with hint h (see [Keyer.Hint]).
+func (c *Cache[T, V]) slot(h uint64) *atomic.Pointer[T] {
+	return &c.front[h>>c.frontShift]
 }
 
 // exit runs when ristretto lets v go (evicted, expired, rejected by
 // admission, replaced): v must then leave the front table too.
 func (c *Cache[T, V]) exit(v V) {
 	if c.front != nil && v != nil {
-		c.slot(v.CacheKey()).CompareAndSwap((*T)(v), nil)
+		c.slot(v.CacheKey().hint()).CompareAndSwap((*T)(v), nil)
 	}
 }
 
@@ -166,13 +165,24 @@ func (c *Cache[T, V]) keyFor(d *Key) uint64 {
 	return binary.LittleEndian.Uint64(d[:8])
 }
 
-// Prefetch starts loading the memory a Get of d reads first (its front
-// table slot), so that a caller with other work to do before its Get does
-// that work while the slot is on its way: a slot is a random line in a
-// table of megabytes, a miss in every CPU cache under load.
-func (c *Cache[T, V]) Prefetch(d *Key) {
+// Prefetch starts loading the memory a Get of a Key with hint h (see
+// [Keyer.Hint]) reads first, its front-table slot, so that a caller with
+// other work to do before its Get, such as computing the Key, does that
+// work while the slot is on its way: a slot is a random line in a table of
+// megabytes, a miss in every CPU cache under load.
+func (c *Cache[T, V]) Prefetch(h uint64) {
 	if c.front != nil {
-		prefetch.Line(unsafe.Pointer(c.slot(d)))
+		prefetch.Line(unsafe.Pointer(c.slot(h)))
+	}
+}
+
+// PrefetchValue starts loading the first line of the value in the front
+// slot of hint h, the next miss of a Get after the slot's. Call it after
+// Prefetch, once the slot has had time to arrive (the load of the slot
+// waits for it), and some work before the Get.
+func (c *Cache[T, V]) PrefetchValue(h uint64) {
+	if c.front != nil {
+		prefetch.Line(unsafe.Pointer(c.slot(h).Load()))
 	}
 }
 
@@ -181,7 +191,7 @@ func (c *Cache[T, V]) Get(d *Key) (V, bool) {
 	var slot *atomic.Pointer[T]
 	var held *T
 	if c.front != nil {
-		slot = c.slot(d)
+		slot = c.slot(d.hint())
 		held = slot.Load()
 		if v := V(held); v != nil && *v.CacheKey() == *d {
 			c.hits.add(d)

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -113,5 +114,53 @@ func BenchmarkKey(b *testing.B) {
 				k.Key(tok)
 			}
 		})
+	}
+}
+
+// TestHint: a Key carries its token's hint, so that Prefetch loads the
+// slot that Get then reads, and hints spread tokens whose ends are random
+// (as JWT signatures are) evenly over slots.
+func TestHint(t *testing.T) {
+	for name, k := range keyers(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, tok := range []string{"", "a", strings.Repeat("x", 15), strings.Repeat("x", 16), strings.Repeat("x", 800)} {
+				key := k.Key([]byte(tok))
+				if got, want := key.hint(), k.Hint([]byte(tok)); got != want {
+					t.Errorf("Key(%d bytes) has hint %#x, Hint says %#x", len(tok), got, want)
+				}
+			}
+			if k.Hint([]byte("abc")) == k.Hint([]byte("abcabc")) {
+				t.Error("tokens differing in length and tail share a hint")
+			}
+			const slots, n = 1024, 64 * 1024
+			var load [slots]int
+			rng := rand.New(rand.NewPCG(1, 2))
+			tok := []byte(strings.Repeat("h", 700) + "." + strings.Repeat("s", 86))
+			for range n {
+				for i := len(tok) - 86; i < len(tok); i++ { // a fresh signature
+					tok[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[rng.IntN(64)]
+				}
+				load[k.Hint(tok)>>(64-10)]++
+			}
+			// 64 per slot on average; a Poisson(64) slot exceeds 110 or
+			// falls below 25 with probability about 1e-7.
+			for i, l := range load {
+				if l > 110 || l < 25 {
+					t.Fatalf("slot %d got %d of %d tokens (mean %d)", i, l, n, n/slots)
+				}
+			}
+		})
+	}
+}
+
+func TestHintIsSeeded(t *testing.T) {
+	a, err := NewKeyer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewKeyer()
+	tok := []byte("eyJhbGciOiJFUzI1NiJ9.e30.c2lnbmF0dXJl")
+	if a.Hint(tok) == b.Hint(tok) {
+		t.Fatal("two Keyers gave one hint: the seed is not random")
 	}
 }
