@@ -104,6 +104,7 @@ func (c *Checker) checkAt(ctx context.Context, tok []byte, k *cache.Key, now int
 		return c.v.inactive(ReasonMalformed), nil
 	}
 	if e, ok := c.pos.Get(k); ok && c.current(e) {
+		e.prefetchBody()
 		return c.final(e, now), nil
 	}
 	if e, ok := c.neg.Get(k); ok && c.current(e) {

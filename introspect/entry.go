@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/introspectd/introspectd/cache"
+	"github.com/introspectd/introspectd/internal/prefetch"
 	"github.com/introspectd/introspectd/revocation"
 )
 
@@ -199,6 +200,19 @@ func (e *Entry) Body() []byte {
 		return inactiveBody
 	}
 	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(e), entryHeader)), e.bodyLen)
+}
+
+// prefetchBody starts loading the whole answer, which the server copies
+// into the response only after the handler returns: the lines then arrive
+// together while the rest of the request is handled, instead of one miss
+// after another in the copy. Two sets of six paired open-loop runs at
+// 40,000 req/s with 10,000 tokens: every run lower, by 0.02 to 0.32 µs of
+// server CPU per request (means 0.16 and 0.23).
+func (e *Entry) prefetchBody() {
+	b := e.Body()
+	for off := 0; off < len(b); off += 64 {
+		prefetch.Line(unsafe.Pointer(&b[off]))
+	}
 }
 
 // more returns the entry's tail, nil for an entry without one.
