@@ -116,13 +116,14 @@ func New[T any, V Ptr[T]](cfg Config) (*Cache[T, V], error) {
 	budget := cfg.MaxBytes
 	if cfg.Front {
 		// One slot per entry the budget holds, rounded up to a power of
-		// two, between 2^10 and 2^20 (8 MiB); its bytes come out of the
-		// budget.
+		// two, between 2^10 and 2^20 (8 MiB), on huge pages where it can
+		// be (see newFront); its bytes come out of the budget.
 		n := uint(bits.Len64(uint64(max(entries, 1) - 1)))
 		n = min(max(n, 10), 20)
-		c.front = make([]atomic.Pointer[T], 1<<n)
+		var size int64
+		c.front, size = newFront[T](1 << n)
 		c.frontShift = 64 - n
-		budget -= int64(len(c.front)) * 8
+		budget -= size
 		if budget <= 0 {
 			return nil, fmt.Errorf("cache: MaxBytes %d too small for the front table", cfg.MaxBytes)
 		}
