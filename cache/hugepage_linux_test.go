@@ -15,6 +15,9 @@ import (
 // budget. Whether the kernel then backs it with huge pages depends on its
 // settings and free memory, so that is not tested.
 func TestFrontOnHugePages(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil {
+		t.Skip("this kernel has no transparent huge pages")
+	}
 	const maxBytes = 1 << 30
 	c, err := New[val](Config{MaxBytes: maxBytes, AvgEntryBytes: 1024, Front: true})
 	if err != nil {
