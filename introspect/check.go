@@ -76,7 +76,7 @@ func (c *Checker) Close() {
 // deny-list. The only error is ErrUndecidable.
 func (c *Checker) Check(ctx context.Context, tok []byte) (*Entry, error) {
 	k := c.key(tok)
-	return c.checkAt(ctx, tok, &k, c.now().Unix())
+	return c.checkAt(ctx, tok, &k, c.now().Unix(), false)
 }
 
 // key returns tok's cache key and starts loading the cache memory a
@@ -99,12 +99,16 @@ func (c *Checker) key(tok []byte) cache.Key {
 
 // checkAt is Check with tok's key (from key) at a time the caller already
 // read (unix seconds): the handler reads the clock once per request.
-func (c *Checker) checkAt(ctx context.Context, tok []byte, k *cache.Key, now int64) (*Entry, error) {
+// sendsBody says the caller will send the entry's answer, which a hit then
+// starts loading (/authz sends headers only).
+func (c *Checker) checkAt(ctx context.Context, tok []byte, k *cache.Key, now int64, sendsBody bool) (*Entry, error) {
 	if len(tok) > MaxTokenBytes {
 		return c.v.inactive(ReasonMalformed), nil
 	}
 	if e, ok := c.pos.Get(k); ok && c.current(e) {
-		e.prefetchBody()
+		if sendsBody {
+			e.prefetchBody()
+		}
 		return c.final(e, now), nil
 	}
 	if e, ok := c.neg.Get(k); ok && c.current(e) {

@@ -244,8 +244,9 @@ func (h *Handler) unavailable(ctx *fasthttp.RequestCtx, ep Endpoint, start time.
 }
 
 // check runs the checker and applies what depends on the caller. k is
-// tok's key from h.chk.key.
-func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, k *cache.Key, cl *Client, start time.Time) (*Entry, error) {
+// tok's key from h.chk.key; sendsBody says the answer will carry the
+// entry's body (see Checker.checkAt).
+func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, k *cache.Key, cl *Client, start time.Time, sendsBody bool) (*Entry, error) {
 	if h.cfg.Unavailable != nil && h.cfg.Unavailable() {
 		return nil, ErrUndecidable
 	}
@@ -253,7 +254,7 @@ func (h *Handler) check(ctx *fasthttp.RequestCtx, tok []byte, k *cache.Key, cl *
 	if !h.chk.realClock {
 		now = h.chk.now().Unix()
 	}
-	e, err := h.chk.checkAt(ctx, tok, k, now) // the only error is ErrUndecidable
+	e, err := h.chk.checkAt(ctx, tok, k, now, sendsBody) // the only error is ErrUndecidable
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +279,7 @@ func (h *Handler) introspect(ctx *fasthttp.RequestCtx) {
 		h.cfg.Observer.Observe(EndpointIntrospect, OutcomeInvalidRequest, time.Since(start))
 		return
 	}
-	e, err := h.check(ctx, tok, &k, cl, start)
+	e, err := h.check(ctx, tok, &k, cl, start, true)
 	if err != nil {
 		h.unavailable(ctx, EndpointIntrospect, start)
 		return
@@ -313,7 +314,7 @@ func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
 	if pathOK {
 		r = firstRoute(h.routes, method, p)
 	}
-	e, err := h.check(ctx, tok, &k, nil, start)
+	e, err := h.check(ctx, tok, &k, nil, start, false)
 	if err != nil {
 		h.unavailable(ctx, EndpointAuthz, start)
 		return
@@ -442,7 +443,7 @@ func (h *Handler) revoke(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	k := h.chk.key(tok)
-	e, err := h.check(ctx, tok, &k, nil, start)
+	e, err := h.check(ctx, tok, &k, nil, start, false)
 	if err != nil || h.cfg.Publisher == nil {
 		h.unavailable(ctx, EndpointRevoke, start)
 		return
