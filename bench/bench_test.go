@@ -520,6 +520,9 @@ func TestResponseSize(t *testing.T) {
 		{in: "HTTP/1.1 2x0 OK\r\n\r\n", wantErr: "status code"},
 		{in: "SMTP 220 hi\r\n\r\n", wantErr: "status line"},
 		{in: "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", wantErr: "header line"},
+		{in: "HTTP/1.1 200\n\r\ncontent-length:0\r\nX:\r\n\r\n", wantErr: "bare CR or LF"},
+		{in: "HTTP/1.1 200 OK\r\nContent-Length: 0\nX: y\r\n\r\n", wantErr: "bare CR or LF"},
+		{in: "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n", wantErr: "bare CR or LF"},
 		{in: "HTTP/1.1 200 OK\r\n" + strings.Repeat("X: y\r\n", 20000), wantErr: "too long"},
 	}
 	for _, tc := range tests {

@@ -28,6 +28,11 @@ func responseSize(b []byte) (int, error) {
 		return 0, errors.New("response header too long")
 	}
 	head := b[:end+2]
+	// Lines end in CRLF only: fasthttp ends a line at a bare LF too, so a
+	// bare LF (or CR) would make the two disagree on where the header ends.
+	if crlf := bytes.Count(head, []byte("\r\n")); bytes.Count(head, []byte{'\n'}) != crlf || bytes.Count(head, []byte{'\r'}) != crlf {
+		return 0, errors.New("bare CR or LF in the response header")
+	}
 	eol := bytes.Index(head, []byte("\r\n"))
 	status := head[:eol]
 	if len(status) < 12 || !bytes.HasPrefix(status, []byte("HTTP/1.")) || status[8] != ' ' {
