@@ -127,25 +127,76 @@ func TestFrontHoldsOnlyWhatRistrettoHolds(t *testing.T) {
 }
 
 // TestFrontHitsReachAdmission: hits served from the front table must
-// still reach ristretto's admission policy (TinyLFU), or a stream of
-// tokens asked for once would evict the hot ones. A sample of them does:
-// sampleEvery is the rate.
+// still reach ristretto's admission policy (TinyLFU) once the cache is half
+// full, or a stream of tokens asked for once would evict the hot ones. A
+// sample of them does: sampleEvery is the rate. Below half, where
+// ristretto admits without counting, none does.
 func TestFrontHitsReachAdmission(t *testing.T) {
-	c := newTest(t, true)
-	v := &val{digest("hot"), "hot"}
-	c.Set(v, 10, time.Hour)
-	c.Wait()
-	c.Get(&v.d) // promoted to the front table
-	before := c.rc.Metrics.Hits()
-	const n = 16_000
-	for range n {
-		c.Get(&v.d)
+	for _, tc := range []struct {
+		name     string
+		fill     int64 // cost stored besides the hot value
+		sampling bool
+	}{
+		{"empty", 0, false},
+		{"under half", 400 << 10, false},
+		{"over half", 600 << 10, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTest(t, true) // 1 MiB
+			if tc.fill > 0 {
+				c.Set(&val{digest("filler"), "filler"}, tc.fill, time.Hour)
+			}
+			v := &val{digest("hot"), "hot"}
+			c.Set(v, 10, time.Hour)
+			c.Wait()
+			c.noteFill() // as one Set in fillEvery does
+			c.Get(&v.d)  // promoted to the front table
+			before := c.rc.Metrics.Hits()
+			const n = 16_000
+			for range n {
+				c.Get(&v.d)
+			}
+			got := c.rc.Metrics.Hits() - before
+			if !tc.sampling {
+				if got != 0 {
+					t.Fatalf("%d of %d front-table hits reached ristretto below half its budget, want 0", got, n)
+				}
+				return
+			}
+			// Binomial(n, 1/sampleEvery): mean 2,000, sd 42.
+			if want := uint64(n / sampleEvery); got < want*3/4 || got > want*5/4 {
+				t.Fatalf("%d of %d front-table hits reached ristretto, want about %d", got, n, want)
+			}
+		})
 	}
-	// Binomial(n, 1/sampleEvery): mean 2,000, sd 42.
-	got := c.rc.Metrics.Hits() - before
-	if want := uint64(n / sampleEvery); got < want*3/4 || got > want*5/4 {
-		t.Fatalf("%d of %d front-table hits reached ristretto, want about %d", got, n, want)
+}
+
+// TestSetTurnsSamplingOn: the cache starts sampling front-table hits as
+// Sets fill it past half its budget, before it is full, where ristretto's
+// admission starts comparing counts.
+func TestSetTurnsSamplingOn(t *testing.T) {
+	c, err := New[val](Config{MaxBytes: 1 << 20, AvgEntryBytes: 1000, Front: true})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c.Close()
+	const cost = 1000 // +itemOverhead: about 930 values fill the budget
+	for i := range 2000 {
+		c.Set(&val{digest(fmt.Sprint(i)), fmt.Sprint(i)}, cost, time.Hour)
+		c.Wait()
+		left := c.rc.RemainingCost()
+		switch on := c.sampling.Load(); {
+		case on && left > c.half:
+			t.Fatalf("sampling after %d values, with %d of %d bytes left", i+1, left, c.rc.MaxCost())
+		case !on && left < cost+itemOverhead:
+			// Each Set looks with probability 1/fillEvery, and about 465
+			// Sets lie between half full and full: (15/16)^465 ≈ 1e-13.
+			t.Fatalf("full after %d values, and still not sampling", i+1)
+		case on:
+			return
+		}
+	}
+	t.Fatal("2000 values never filled the cache")
 }
 
 // TestFrontSlotTakeover: a value takes an empty front slot at its first
