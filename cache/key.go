@@ -120,16 +120,19 @@ func (k *Keyer) Key(tok []byte) (key Key) {
 // [Cache.Prefetch]) before it computes the Key, whose 0.2 µs then hide
 // the slot's memory miss, which under load would otherwise follow it.
 //
-// It mixes the token's last 16 bytes and its length with a secret seed. A
-// JWT ends in its signature, which only the issuer chooses and which is
+// It mixes the token's last 16 bytes, and nothing else, with a secret seed.
+// A JWT ends in its signature, which only the issuer chooses and which is
 // random to everyone else, and only verified tokens enter the front table,
 // so those bytes spread slots as well as the whole token would. No answer
-// depends on the hint: a hit still needs the whole Key to match.
+// depends on the hint: a hit still needs the whole Key to match. As the
+// length is left out, any bytes that end in a token's last 16 have its
+// hint: a server can compute it from the end of a request it has just
+// read, before it has found where the token starts.
 func (k *Keyer) Hint(tok []byte) uint64 {
 	var t [16]byte
 	copy(t[:], tok[max(len(tok)-16, 0):])
 	x := binary.LittleEndian.Uint64(t[:8]) ^ k.seed[0]
-	y := binary.LittleEndian.Uint64(t[8:]) ^ k.seed[1] ^ uint64(len(tok))
+	y := binary.LittleEndian.Uint64(t[8:]) ^ k.seed[1]
 	hi, lo := bits.Mul64(x, y|1)
 	return hi ^ lo
 }

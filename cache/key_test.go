@@ -130,7 +130,11 @@ func TestHint(t *testing.T) {
 				}
 			}
 			if k.Hint([]byte("abc")) == k.Hint([]byte("abcabc")) {
-				t.Error("tokens differing in length and tail share a hint")
+				t.Error("tokens differing in their tails share a hint")
+			}
+			tail := strings.Repeat("t", 16)
+			if k.Hint([]byte(tail)) != k.Hint([]byte("token="+strings.Repeat("x", 700)+tail)) {
+				t.Error("a request body ending in a token's last 16 bytes does not have its hint")
 			}
 			const slots, n = 1024, 64 * 1024
 			var load [slots]int

@@ -97,6 +97,10 @@ func (c *Checker) key(tok []byte) cache.Key {
 	return k
 }
 
+// prefetch starts loading the front-table slot of a token whose last 16
+// bytes are tail (see Handler.Prefetch).
+func (c *Checker) prefetch(tail []byte) { c.pos.Prefetch(c.keys.Hint(tail)) }
+
 // checkAt is Check with tok's key (from key) at a time the caller already
 // read (unix seconds): the handler reads the clock once per request.
 // sendsBody says the caller will send the entry's answer, which a hit then

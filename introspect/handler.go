@@ -403,6 +403,40 @@ func formValue(ctx *fasthttp.RequestCtx, name string) []byte {
 	return nil
 }
 
+// Prefetch starts loading the cache memory of the request whose bytes, as
+// read from the connection, end with p, when p ends a form body that ends
+// with a token: POST /introspect sends token=..., optionally followed by a
+// token_type_hint. Its last 16 bytes give the token's front-table slot (see
+// [cache.Keyer.Hint]). Called from the connection's Read (internal/onread),
+// it lets the parse of the request hide the slot's memory miss: 0.33 and
+// 0.34 µs less server CPU per request (two sets of six paired open-loop
+// runs at 40,000 req/s over 10,000 tokens, 11 of 12 lower). A wrong guess
+// costs one needless load.
+// It does not keep p.
+func (h *Handler) Prefetch(p []byte) {
+	if t := tokenTail(p); t != nil {
+		h.chk.prefetch(t)
+	}
+}
+
+var typeHints = [][]byte{[]byte("&token_type_hint=access_token"), []byte("&token_type_hint=refresh_token")}
+
+// tokenTail returns the last 16 bytes of the token that ends p, if p ends
+// in the way an introspection body does, or nil.
+func tokenTail(p []byte) []byte {
+	for _, s := range typeHints {
+		if bytes.HasSuffix(p, s) {
+			p = p[:len(p)-len(s)]
+			break
+		}
+	}
+	// A chunk that ends a header (CRLF CRLF) carries no body.
+	if len(p) < 16 || p[len(p)-1] == '\n' {
+		return nil
+	}
+	return p[len(p)-16:]
+}
+
 func bearer(h []byte) []byte {
 	if len(h) < 7 || !asciiEqualFold(h[:7], "Bearer ") {
 		return nil

@@ -540,3 +540,42 @@ func TestCanonicalNames(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenTail: the read hook finds the last 16 bytes of the token in the
+// bodies clients send, and nothing in chunks that end a header.
+func TestTokenTail(t *testing.T) {
+	tok := "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+	head := "POST /introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n"
+	want := tok[len(tok)-16:]
+	for _, tc := range []struct {
+		name, chunk, want string
+	}{
+		{"whole request", head + "token=" + tok, want},
+		{"body alone", "token=" + tok, want},
+		{"access token hint", "token=" + tok + "&token_type_hint=access_token", want},
+		{"refresh token hint", "token=" + tok + "&token_type_hint=refresh_token", want},
+		{"header alone", head, ""},
+		{"GET", "GET /authz HTTP/1.1\r\nAuthorization: Bearer " + tok + "\r\n\r\n", ""},
+		{"short", "token=abc", ""},
+		{"empty", "", ""},
+		{"hint alone", "&token_type_hint=access_token", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(tokenTail([]byte(tc.chunk))); got != tc.want {
+				t.Fatalf("tokenTail = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPrefetchPicksTheTokensSlot: the slot the read hook loads is the one
+// the lookup of the token reads.
+func TestPrefetchPicksTheTokensSlot(t *testing.T) {
+	c := newTestChecker(t, nil, nil)
+	tok := []byte(testKeys().mint(t, "ES256", claims(time.Now(), nil)))
+	body := append([]byte("token="), tok...)
+	body = append(body, "&token_type_hint=access_token"...)
+	if got, want := c.keys.Hint(tokenTail(body)), c.keys.Hint(tok); got != want {
+		t.Fatalf("read hook's hint %#x, the lookup's %#x", got, want)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/introspectd/introspectd/internal/config"
 	"github.com/introspectd/introspectd/internal/deadline"
 	"github.com/introspectd/introspectd/internal/metrics"
+	"github.com/introspectd/introspectd/internal/onread"
 	"github.com/introspectd/introspectd/introspect"
 	"github.com/introspectd/introspectd/revocation"
 )
@@ -47,6 +48,7 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	checker *introspect.Checker
+	handler *introspect.Handler
 	deny    *revocation.DenyList
 	node    *revocation.Node
 	srv     *fasthttp.Server
@@ -163,7 +165,7 @@ func (s *Service) build(startCtx, ctx context.Context, cfg *config.Config, opts 
 	unavailable := func() bool {
 		return !s.replayed.Load() || failClosed && s.node.Stale()
 	}
-	h := introspect.NewHandler(introspect.HandlerConfig{
+	s.handler = introspect.NewHandler(introspect.HandlerConfig{
 		Checker:        s.checker,
 		Clients:        clients,
 		AllowAnonymous: cfg.Dev,
@@ -176,6 +178,7 @@ func (s *Service) build(startCtx, ctx context.Context, cfg *config.Config, opts 
 		Metrics:        s.metrics.Handler(),
 		Logger:         s.log.With("component", "http"),
 	})
+	h := s.handler
 	handler := h.ServeHTTP
 	if opts.Extra != nil {
 		handler = func(ctx *fasthttp.RequestCtx) {
@@ -251,7 +254,11 @@ func (s *Service) listen() error {
 			GetCertificate: s.certs.get,
 		})
 	} else {
-		ln = deadline.NewListener(ln, to)
+		// Each chunk read is shown to the handler, which starts loading the
+		// token's cache memory while fasthttp parses the request. (Not
+		// under TLS, where fasthttp needs the *tls.Conn's methods and the
+		// chunks below TLS are ciphertext.)
+		ln = onread.NewListener(deadline.NewListener(ln, to), s.handler.Prefetch)
 	}
 	s.ln = ln
 	return nil
