@@ -680,7 +680,15 @@ next:
 func TestMetricsAgainstDashboards(t *testing.T) {
 	n := startNode(t)
 	n.workload(t)
-	text := n.scrape(t)
+	// POST /revoke applies the event on this node as soon as JetStream
+	// acknowledges it; the consumer, which the applied counters count,
+	// receives it a moment later.
+	var text []byte
+	waitFor(t, "the revocation event to come back through the consumer", func() bool {
+		text = n.scrape(t)
+		v, ok := value(parseMetrics(t, text), "introspectd_revocation_applied_sequence", nil)
+		return ok && v > 0
+	})
 	fams := parseMetrics(t, text)
 
 	t.Run("workload is counted", func(t *testing.T) {
