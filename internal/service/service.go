@@ -165,7 +165,7 @@ func (s *Service) build(startCtx, ctx context.Context, cfg *config.Config, opts 
 	unavailable := func() bool {
 		return !s.replayed.Load() || failClosed && s.node.Stale()
 	}
-	s.handler = introspect.NewHandler(introspect.HandlerConfig{
+	h := introspect.NewHandler(introspect.HandlerConfig{
 		Checker:        s.checker,
 		Clients:        clients,
 		AllowAnonymous: cfg.Dev,
@@ -178,7 +178,7 @@ func (s *Service) build(startCtx, ctx context.Context, cfg *config.Config, opts 
 		Metrics:        s.metrics.Handler(),
 		Logger:         s.log.With("component", "http"),
 	})
-	h := s.handler
+	s.handler = h
 	handler := h.ServeHTTP
 	if opts.Extra != nil {
 		handler = func(ctx *fasthttp.RequestCtx) {
