@@ -174,6 +174,7 @@ func mainRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&pair.URL, "pair-url", "", "measure this second server in the same open-loop window, with the same requests: the schedule's send times go to -url and to this `URL` in turns of -slice, each server having the load for -duration in all (Linux, spin engine)")
 	fs.StringVar(&pair.Name, "pair-name", "fixed", "what the -pair-url server is, for the report")
 	fs.IntVar(&pair.ServerPID, "pair-server-pid", 0, "the -pair-url server's process `id`, as -server-pid")
+	fs.StringVar(&pair.MetricsURL, "pair-metrics-url", "", "the -pair-url server's Prometheus `URL`, as -metrics-url")
 	pairOut := fs.String("pair-out", "", "write the -pair-url server's result as JSON to this `file` (needed with -out)")
 	fs.DurationVar(&c.Slice, "slice", DefaultSlice, "with -pair-url: how long the open loop sends to one server before turning to the other")
 	fs.Usage = func() {
@@ -196,7 +197,7 @@ func mainRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// The pair flags mean nothing alone; say so rather than ignore them.
 		var alone []string
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "pair-out" || f.Name == "pair-name" || f.Name == "pair-server-pid" || f.Name == "slice" {
+			if f.Name == "pair-out" || f.Name == "pair-name" || f.Name == "pair-server-pid" || f.Name == "pair-metrics-url" || f.Name == "slice" {
 				alone = append(alone, "-"+f.Name)
 			}
 		})

@@ -75,9 +75,10 @@ type Config struct {
 
 // PairTarget is the second server of [RunPair].
 type PairTarget struct {
-	URL       string
-	Name      string
-	ServerPID int
+	URL        string
+	Name       string
+	ServerPID  int
+	MetricsURL string // as Config.MetricsURL, for this server
 }
 
 // Open-loop engines: see spin_linux.go for why there are two.

@@ -53,8 +53,14 @@ func (c *Config) validatePair() error {
 // in all. Both get the same requests (the same tokens, credentials and
 // headers; only Host differs), are warmed one after the other, and each
 // result covers its own slices: throughput and server CPU use the time that
-// server had the load. c.MetricsURL applies to c.URL only, and
-// c.MaxRequests counts the requests to both.
+// server had the load. c.MetricsURL applies to c.URL (c.Pair.MetricsURL
+// to the other), and c.MaxRequests counts the requests to both.
+//
+// The server at c.URL warms first and has the first slice: run.sh swaps
+// the two servers' places from one pair to the next, because in the 18
+// reports before it did, the control's first server (of two identical
+// ceilings paired alike) had the higher pooled p99 in 15 and the lower in
+// 2, by a median of 1.14×: a bias against whichever server came first.
 func RunPair(ctx context.Context, c Config) (a, b *Result, err error) {
 	if c.Pair == nil {
 		return nil, nil, errors.New("bench: RunPair needs Config.Pair")
@@ -64,7 +70,7 @@ func RunPair(ctx context.Context, c Config) (a, b *Result, err error) {
 		return nil, nil, err
 	}
 	cb := ra.cfg
-	cb.URL, cb.Name, cb.ServerPID, cb.MetricsURL, cb.Pair = c.Pair.URL, c.Pair.Name, c.Pair.ServerPID, "", nil
+	cb.URL, cb.Name, cb.ServerPID, cb.MetricsURL, cb.Pair = c.Pair.URL, c.Pair.Name, c.Pair.ServerPID, c.Pair.MetricsURL, nil
 	rb, err := newRun(ctx, cb, ra)
 	if err != nil {
 		return nil, nil, err

@@ -3,11 +3,15 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +46,14 @@ func TestRunPairTakesTurns(t *testing.T) {
 	const slice = 100 * time.Millisecond
 	c.Rate, c.Duration, c.Warmup, c.Slice = 2000, 600*time.Millisecond, 0, slice
 	c.ClientID, c.ClientSecret = "bench", "secret"
-	c.Name, c.Pair = "ours", &PairTarget{URL: urlB, Name: "fixed", ServerPID: os.Getpid()}
+	// B's metrics, scraped before and after the window: the count goes
+	// from 1 to 2.
+	var scrapes atomic.Int32
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "introspectd_scrapes_total %d\n", scrapes.Add(1))
+	}))
+	t.Cleanup(metrics.Close)
+	c.Name, c.Pair = "ours", &PairTarget{URL: urlB, Name: "fixed", ServerPID: os.Getpid(), MetricsURL: metrics.URL}
 	var progress bytes.Buffer
 	c.Progress = &progress
 	ra, rb, err := RunPair(context.Background(), c)
@@ -75,6 +86,9 @@ func TestRunPairTakesTurns(t *testing.T) {
 	}
 	if rb.Server == nil || rb.Server.CPUPerReq <= 0 || ra.Server != nil {
 		t.Errorf("server figures: ours %+v (no -server-pid: want none), fixed %+v (want CPU per request)", ra.Server, rb.Server)
+	}
+	if m, ok := rb.Metrics["introspectd_scrapes_total"]; !ok || m.Before != 1 || m.After != 2 || len(ra.Metrics) != 0 {
+		t.Errorf("metrics: fixed %v (want introspectd_scrapes_total from 1 to 2, from -pair-metrics-url), ours %v (want none)", rb.Metrics, ra.Metrics)
 	}
 	if !strings.Contains(progress.String(), "req/s") {
 		t.Errorf("no progress line in %q", progress.String())
@@ -164,6 +178,7 @@ func TestPairFlags(t *testing.T) {
 		{[]string{"-pair-url", "http://127.0.0.1:2", "-rate", "10", "-out", out}, "go together"},
 		{[]string{"-pair-out", out}, "-pair-out needs -pair-url"},
 		{[]string{"-slice", "1s", "-pair-name", "x"}, "-pair-name, -slice needs -pair-url"},
+		{[]string{"-pair-metrics-url", "http://127.0.0.1:1/metrics"}, "-pair-metrics-url needs -pair-url"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

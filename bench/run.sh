@@ -226,13 +226,23 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 	# OPEN_PAIRS paired runs, each one window in which the ceiling and
 	# introspectd take turns of SLICE, with the same requests, so that the
 	# shared machine's stalls fall on both alike. The report pools each
-	# server's runs.
+	# server's runs. The server that goes first (warms first, has the
+	# first slice) swaps from one pair to the next: see RunPair.
+	OPEN=("${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" -rate-of "$PEAK_OF" -rate-fraction 0.5 -slice "$SLICE")
+	OURS_PAIR=(-pair-url "http://127.0.0.1:$PORT_OURS" -pair-name introspectd -pair-server-pid "$OURS_PID"
+		-pair-metrics-url "http://127.0.0.1:$PORT_OURS/metrics")
+	FIXED_OPEN=(-url "http://127.0.0.1:$PORT_FIXED")
+	FIXED_PAIR=(-pair-url "http://127.0.0.1:$PORT_FIXED" -pair-name fixed -pair-server-pid "$FIXED_PID")
 	for i in $(seq 1 "$OPEN_PAIRS"); do
-		SERVER_PID=$OURS_PID
-		load introspectd "open-hit-introspectd-$i" "${URL[@]}" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" \
-			-rate-of "$PEAK_OF" -rate-fraction 0.5 -slice "$SLICE" \
-			-pair-url "http://127.0.0.1:$PORT_FIXED" -pair-name fixed -pair-server-pid "$FIXED_PID" \
-			-pair-out "$OUT/open-hit-fixed-$i.json"
+		if [ $((i % 2)) = 1 ]; then
+			SERVER_PID=$OURS_PID
+			load introspectd "open-hit-introspectd-$i" "${URL[@]}" "${OPEN[@]}" "${FIXED_PAIR[@]}" \
+				-pair-out "$OUT/open-hit-fixed-$i.json"
+		else
+			SERVER_PID=$FIXED_PID
+			load fixed "open-hit-fixed-$i" "${FIXED_OPEN[@]}" "${OPEN[@]}" "${OURS_PAIR[@]}" \
+				-pair-out "$OUT/open-hit-introspectd-$i.json"
+		fi
 	done
 	# The control: two ceilings paired alike, the noise a p99 ratio
 	# carries in this run between identical servers.
@@ -240,11 +250,17 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 		start fixed-b "$PORT_FIXED2" /healthz bin/introspect-bench serve-baseline -kind fixed -listen "127.0.0.1:$PORT_FIXED2"
 		FIXED2_PID=$SERVER_PID
 		for i in $(seq 1 "$CONTROL_PAIRS"); do
-			SERVER_PID=$FIXED_PID
-			load fixed-a "open-control-a-$i" -url "http://127.0.0.1:$PORT_FIXED" "${COMMON[@]}" "${CRED[@]}" -tokens "$TOKENS" \
-				-rate-of "$PEAK_OF" -rate-fraction 0.5 -slice "$SLICE" \
-				-pair-url "http://127.0.0.1:$PORT_FIXED2" -pair-name fixed-b -pair-server-pid "$FIXED2_PID" \
-				-pair-out "$OUT/open-control-b-$i.json"
+			if [ $((i % 2)) = 1 ]; then
+				SERVER_PID=$FIXED_PID
+				load fixed-a "open-control-a-$i" -url "http://127.0.0.1:$PORT_FIXED" "${OPEN[@]}" \
+					-pair-url "http://127.0.0.1:$PORT_FIXED2" -pair-name fixed-b -pair-server-pid "$FIXED2_PID" \
+					-pair-out "$OUT/open-control-b-$i.json"
+			else
+				SERVER_PID=$FIXED2_PID
+				load fixed-b "open-control-b-$i" -url "http://127.0.0.1:$PORT_FIXED2" "${OPEN[@]}" \
+					-pair-url "http://127.0.0.1:$PORT_FIXED" -pair-name fixed-a -pair-server-pid "$FIXED_PID" \
+					-pair-out "$OUT/open-control-a-$i.json"
+			fi
 		done
 		SERVER_PID=$FIXED2_PID
 		stop
