@@ -5,16 +5,19 @@
 // the parse then hides a memory miss the handler would otherwise wait for.
 package onread
 
-import "net"
+import (
+	"crypto/tls"
+	"net"
+)
 
 // NewListener returns a listener whose connections call fn with every
 // chunk they read, in order, before returning it. fn runs on the reading
 // goroutine and must be quick; it must neither keep nor modify the slice.
 //
-// The connections hide the concrete type of those they wrap: wrap only
-// listeners whose callers need no type assertion on them (over TLS,
-// fasthttp looks for the *tls.Conn's methods; and fn would see ciphertext
-// below TLS anyway).
+// Wrap a TLS listener, not the one below it, or fn sees ciphertext. A
+// connection with a TLS connection's Handshake and ConnectionState keeps
+// them (fasthttp finds TLS through them); no other method of the wrapped
+// connection is reachable beyond net.Conn's.
 func NewListener(ln net.Listener, fn func([]byte)) net.Listener {
 	return &listener{Listener: ln, fn: fn}
 }
@@ -31,6 +34,9 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tc, ok := c.(tlsConn); ok {
+		return &tlsReader{tlsConn: tc, fn: l.fn}, nil
+	}
 	return &conn{Conn: c, fn: l.fn}, nil
 }
 
@@ -41,6 +47,26 @@ type conn struct {
 
 func (c *conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.fn(b[:n])
+	}
+	return n, err
+}
+
+// tlsConn is what fasthttp looks for to tell a TLS connection.
+type tlsConn interface {
+	net.Conn
+	Handshake() error
+	ConnectionState() tls.ConnectionState
+}
+
+type tlsReader struct {
+	tlsConn
+	fn func([]byte)
+}
+
+func (c *tlsReader) Read(b []byte) (int, error) {
+	n, err := c.tlsConn.Read(b)
 	if n > 0 {
 		c.fn(b[:n])
 	}

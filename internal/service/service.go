@@ -254,13 +254,12 @@ func (s *Service) listen() error {
 			GetCertificate: s.certs.get,
 		})
 	} else {
-		// Each chunk read is shown to the handler, which starts loading the
-		// token's cache memory while fasthttp parses the request. (Not
-		// under TLS, where fasthttp needs the *tls.Conn's methods and the
-		// chunks below TLS are ciphertext.)
-		ln = onread.NewListener(deadline.NewListener(ln, to), s.handler.Prefetch)
+		ln = deadline.NewListener(ln, to)
 	}
-	s.ln = ln
+	// Each chunk read (above TLS: plaintext) is shown to the handler, which
+	// starts loading the token's cache memory while fasthttp parses the
+	// request.
+	s.ln = onread.NewListener(ln, s.handler.Prefetch)
 	return nil
 }
 
