@@ -4,17 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	crand "crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -24,6 +18,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/introspectd/introspectd/internal/testcert"
 )
 
 // These tests use real TCP over 127.0.0.1 and the wall clock: deadlines live
@@ -552,35 +548,6 @@ type quietLogger struct{}
 
 func (quietLogger) Printf(string, ...any) {}
 
-// selfSigned returns a certificate for 127.0.0.1 and a pool that trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "deadline test"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
-
 // smallSendBuffers gives accepted TCP connections a 64 KiB send buffer.
 type smallSendBuffers struct{ net.Listener }
 
@@ -789,7 +756,7 @@ func TestFasthttp(t *testing.T) {
 		writeTimeout = 600 * time.Millisecond
 		idleTimeout  = 1200 * time.Millisecond
 	)
-	cert, pool := selfSigned(t)
+	cert, pool := testcert.New(t, "deadline test")
 	for _, withTLS := range []bool{false, true} {
 		name := "tcp"
 		if withTLS {

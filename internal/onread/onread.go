@@ -7,6 +7,7 @@ package onread
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 )
 
@@ -45,10 +46,13 @@ type conn struct {
 	fn func([]byte)
 }
 
-func (c *conn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
+func (c *conn) Read(b []byte) (int, error) { return read(c.Conn, c.fn, b) }
+
+// read reads into b from r and shows fn what it read.
+func read(r io.Reader, fn func([]byte), b []byte) (int, error) {
+	n, err := r.Read(b)
 	if n > 0 {
-		c.fn(b[:n])
+		fn(b[:n])
 	}
 	return n, err
 }
@@ -65,10 +69,4 @@ type tlsReader struct {
 	fn func([]byte)
 }
 
-func (c *tlsReader) Read(b []byte) (int, error) {
-	n, err := c.tlsConn.Read(b)
-	if n > 0 {
-		c.fn(b[:n])
-	}
-	return n, err
-}
+func (c *tlsReader) Read(b []byte) (int, error) { return read(c.tlsConn, c.fn, b) }

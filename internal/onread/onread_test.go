@@ -2,34 +2,22 @@ package onread
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/introspectd/introspectd/internal/testcert"
 )
 
 // TestSeesEveryChunk: fn sees exactly the bytes Read returns, in order,
 // across reads of every size, and writes pass through untouched.
 func TestSeesEveryChunk(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var seen bytes.Buffer
-	ln := NewListener(raw, func(p []byte) {
-		mu.Lock()
-		seen.Write(p)
-		mu.Unlock()
-	})
+	var seen recorder
+	ln := NewListener(listen(t), seen.show)
 	defer ln.Close()
 
 	sent := bytes.Repeat([]byte("POST /introspect HTTP/1.1\r\n\r\ntoken=abc."), 500)
@@ -64,11 +52,8 @@ func TestSeesEveryChunk(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := c.Read(buf)
 		got.Write(buf[:n])
-		mu.Lock()
-		same := bytes.Equal(seen.Bytes(), got.Bytes())
-		mu.Unlock()
-		if !same {
-			t.Fatalf("after %d bytes read, fn saw %d different ones", got.Len(), seen.Len())
+		if saw := seen.bytes(); !bytes.Equal(saw, got.Bytes()) {
+			t.Fatalf("after %d bytes read, fn saw %d different ones", got.Len(), len(saw))
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -81,11 +66,7 @@ func TestSeesEveryChunk(t *testing.T) {
 
 // TestAcceptError: a closed listener's error reaches the server unchanged.
 func TestAcceptError(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := NewListener(raw, func([]byte) { t.Error("fn called") })
+	ln := NewListener(listen(t), func([]byte) { t.Error("fn called") })
 	ln.Close()
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept on a closed listener: %v, want net.ErrClosed", err)
@@ -96,22 +77,14 @@ func TestAcceptError(t *testing.T) {
 // connection still shows a TLS connection's methods, by which fasthttp
 // tells TLS (IsTLS, TLSConnectionState).
 func TestTLS(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var seen bytes.Buffer
-	ln := NewListener(tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}), func(p []byte) {
-		mu.Lock()
-		seen.Write(p)
-		mu.Unlock()
-	})
+	cert, pool := testcert.New(t, "onread test")
+	var seen recorder
+	ln := NewListener(tls.NewListener(listen(t), &tls.Config{Certificates: []tls.Certificate{cert}}), seen.show)
 	defer ln.Close()
 
 	const sent = "POST /introspect HTTP/1.1\r\n\r\ntoken=abc.def.ghi"
 	go func() {
-		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool})
 		if err != nil {
 			t.Error(err)
 			return
@@ -143,28 +116,34 @@ func TestTLS(t *testing.T) {
 	if !tc.ConnectionState().HandshakeComplete {
 		t.Error("ConnectionState: handshake not complete after a read")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if string(got) != sent || seen.String() != sent {
-		t.Errorf("read %q, fn saw %q; want the plaintext %q", got, seen.String(), sent)
+	if saw := seen.bytes(); string(got) != sent || string(saw) != sent {
+		t.Errorf("read %q, fn saw %q; want the plaintext %q", got, saw, sent)
 	}
 }
 
-func selfSigned(t *testing.T) tls.Certificate {
+func listen(t *testing.T) net.Listener {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return ln
+}
+
+// recorder keeps every chunk it is shown, for fn.
+type recorder struct {
+	mu   sync.Mutex
+	seen bytes.Buffer
+}
+
+func (r *recorder) show(p []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen.Write(p)
+}
+
+func (r *recorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.seen.Bytes())
 }
