@@ -33,6 +33,10 @@ type BaselineConfig struct {
 	// fixed: the answer imitates one for a token of this size (default 800),
 	// so that both servers write about as many bytes.
 	TokenSize int
+	// fixed: CPU to spend on each /introspect and /authz request before
+	// answering (0: none). With it set to introspectd's extra CPU per
+	// request, the fixed server is the CPU-matched ceiling of run.sh.
+	Work time.Duration
 }
 
 // ServeBaseline serves a baseline on ln until ctx is done.
@@ -40,7 +44,8 @@ type BaselineConfig struct {
 //   - fixed is the HTTP ceiling: a fasthttp server that answers POST
 //     /introspect with a pre-encoded {"active":true,...} body (and GET /authz
 //     with 200 and fixed X-Auth-* headers) and does nothing else: no
-//     authentication, no parsing, no verification.
+//     authentication, no parsing, no verification. With Work set it also
+//     spends that much CPU on each request, and nothing else changes.
 //   - nethttp-jwt is what teams deploy instead of a cache: a net/http handler
 //     that parses the form and verifies the JWT on every request with
 //     github.com/golang-jwt/jwt/v5, then encodes the claims with encoding/json.
@@ -49,7 +54,7 @@ func ServeBaseline(ctx context.Context, ln net.Listener, c BaselineConfig) error
 	var shutdown func() error
 	switch c.Kind {
 	case "fixed":
-		s, err := NewFixedServer(c.TokenSize)
+		s, err := NewFixedServer(c.TokenSize, c.Work)
 		if err != nil {
 			return err
 		}
@@ -80,12 +85,14 @@ func ServeBaseline(ctx context.Context, ln net.Listener, c BaselineConfig) error
 	}
 }
 
-// NewFixedServer returns the fixed-body fasthttp server (see [ServeBaseline]).
-func NewFixedServer(tokenSize int) (*fasthttp.Server, error) {
+// NewFixedServer returns the fixed-body fasthttp server (see [ServeBaseline]),
+// spending work of CPU on each /introspect and /authz request.
+func NewFixedServer(tokenSize int, work time.Duration) (*fasthttp.Server, error) {
 	body, err := fixedBody(tokenSize)
 	if err != nil {
 		return nil, err
 	}
+	b := newBurner(work)
 	return &fasthttp.Server{
 		Name:                          "fixed",
 		NoDefaultDate:                 false,
@@ -93,6 +100,7 @@ func NewFixedServer(tokenSize int) (*fasthttp.Server, error) {
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			switch string(ctx.Path()) {
 			case "/introspect":
+				b.burn()
 				if !ctx.IsPost() {
 					ctx.Response.Header.Set("Allow", "POST")
 					ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
@@ -101,6 +109,7 @@ func NewFixedServer(tokenSize int) (*fasthttp.Server, error) {
 				ctx.SetContentType("application/json")
 				ctx.Response.SetBodyRaw(body)
 			case "/authz":
+				b.burn()
 				ctx.Response.Header.Set("X-Auth-Subject", "user-1")
 				ctx.Response.Header.Set("X-Auth-Client-Id", "bench-client")
 				ctx.Response.Header.Set("X-Auth-Scope", "read write")

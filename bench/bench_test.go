@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -247,8 +248,85 @@ func quickConfig(url, scenario string) Config {
 		Tokens: 20, Pool: 200, HitRatio: -1, Timeout: 5 * time.Second}
 }
 
+// TestFixedServerWork: the CPU-matched ceiling answers exactly as the
+// ceiling does, and its burner scales with the work asked of it.
+func TestFixedServerWork(t *testing.T) {
+	// Each server draws its own jti, so the bodies are compared in length.
+	answer := func(s *fasthttp.Server, path string) (int, int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI(path)
+		s.Handler(&ctx)
+		return ctx.Response.StatusCode(), len(ctx.Response.Body()), string(ctx.Response.Header.Peek("X-Auth-Subject"))
+	}
+	plain, err := NewFixedServer(800, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	working, err := NewFixedServer(800, 20*time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/introspect", "/authz"} {
+		c0, b0, h0 := answer(plain, path)
+		burnSink.Store(0)
+		c1, b1, h1 := answer(working, path)
+		if burnSink.Load() == 0 {
+			t.Errorf("%s: the server with work did not burn any", path)
+		}
+		if c0 != 200 || c1 != c0 || b1 != b0 || h1 != h0 {
+			t.Errorf("%s: with work %d, %d-byte body, %q; without %d, %d bytes, %q; want 200 and the same answer", path, c1, b1, h1, c0, b0, h0)
+		}
+	}
+	if n := newBurner(0).iters; n != 0 {
+		t.Errorf("no work: %d iterations, want 0", n)
+	}
+	// Calibration timings vary on a shared machine, but not a hundredfold.
+	small, large := newBurner(time.Microsecond).iters, newBurner(100*time.Microsecond).iters
+	if small < 1 || large < 10*small {
+		t.Errorf("1 µs: %d iterations, 100 µs: %d; want at least 1 and ten times as many", small, large)
+	}
+}
+
+func TestCPUGap(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, cpu float64) string {
+		r := sampleResult(name, "hit", "ES256", "open", 50000, 100, cpu)
+		if cpu == 0 {
+			r.Server = nil
+		}
+		p := filepath.Join(dir, fmt.Sprintf("%s-%v.json", name, cpu))
+		if err := writeJSON(p, r); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ours := []string{file("ours", 16.4), file("ours", 16.8)}
+	fixed := []string{file("fixed", 15.9), file("fixed", 16.0)}
+	for _, c := range []struct {
+		a, b []string
+		want time.Duration
+	}{
+		{ours, fixed, 650 * time.Nanosecond},
+		{fixed, ours, 0}, // less CPU: no work to add
+		{ours[:1], ours[:1], 0},
+	} {
+		got, err := CPUGap(c.a, c.b)
+		if err != nil || got != c.want {
+			t.Errorf("CPUGap(%v, %v) = %v, %v; want %v", c.a, c.b, got, err, c.want)
+		}
+	}
+	if _, err := CPUGap(ours, []string{file("fixed", 0)}); err == nil || !strings.Contains(err.Error(), "no server CPU") {
+		t.Errorf("a run without the server's CPU: got %v, want an error saying so", err)
+	}
+	var out bytes.Buffer
+	if code := Main(context.Background(), []string{"cpu-gap", "-a", strings.Join(ours, ","), "-b", strings.Join(fixed, ",")}, &out, io.Discard); code != 0 || out.String() != "650ns\n" {
+		t.Errorf("cpu-gap printed %q (exit %d), want 650ns", out.String(), code)
+	}
+}
+
 func TestClosedLoopAgainstFixed(t *testing.T) {
-	s, err := NewFixedServer(800)
+	s, err := NewFixedServer(800, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,6 +777,10 @@ func TestMainFlags(t *testing.T) {
 		{[]string{"frob"}, 2, "unknown command"},
 		{[]string{"serve-baseline", "-kind", "nope"}, 2, "-kind"},
 		{[]string{"serve-baseline", "-kind", "nethttp-jwt"}, 2, "-keys"},
+		{[]string{"serve-baseline", "-kind", "fixed", "-work", "-1us"}, 2, "-work"},
+		{[]string{"serve-baseline", "-kind", "nethttp-jwt", "-work", "1us"}, 2, "with -kind fixed"},
+		{[]string{"cpu-gap", "-a", "x.json"}, 2, "-a and -b are required"},
+		{[]string{"cpu-gap", "-a", "/nonexistent.json", "-b", "/nonexistent.json"}, 1, "/nonexistent.json"},
 		{[]string{"init"}, 2, "-dir is required"},
 		{[]string{"report"}, 2, "-in and -out"},
 		{[]string{"report", "-h"}, 0, "-in"},

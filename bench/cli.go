@@ -26,6 +26,9 @@ Usage:
                                           serve a baseline to compare introspectd with
   introspect-bench report -in DIR -out FILE
                                           write the Markdown report from a directory of results
+  introspect-bench cpu-gap -a FILES -b FILES
+                                          print how much more server CPU per request the runs
+                                          of -a took than those of -b (for serve-baseline -work)
 
 Run "introspect-bench COMMAND -h" for a command's flags. Flags of run:
 `
@@ -47,11 +50,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = mainServeBaseline(ctx, args, stdout, stderr)
 	case "report":
 		err = mainReport(args, stdout, stderr)
+	case "cpu-gap":
+		err = mainCPUGap(args, stdout, stderr)
 	case "help":
 		fprint(stdout, usageHead)
 		return 0
 	default:
-		fprintf(stderr, "introspect-bench: unknown command %q (want run, init, serve-baseline or report; -h for help)\n", cmd)
+		fprintf(stderr, "introspect-bench: unknown command %q (want run, init, serve-baseline, report or cpu-gap; -h for help)\n", cmd)
 		return 2
 	}
 	return exitCode(err, stderr)
@@ -475,8 +480,12 @@ func mainServeBaseline(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.StringVar(&c.ClientID, "client-id", "", "nethttp-jwt: require this HTTP Basic caller id on /introspect (empty: none)")
 	fs.StringVar(&c.ClientSecret, "client-secret", "", "nethttp-jwt: the caller secret")
 	fs.IntVar(&c.TokenSize, "token-size", 800, "fixed: answer as for a token of about this many `bytes`")
+	fs.DurationVar(&c.Work, "work", 0, "fixed: spend this much CPU on each request before answering, e.g. the `duration` cpu-gap prints: the CPU-matched ceiling (0: none)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if c.Work < 0 || (c.Work > 0 && c.Kind != "fixed") {
+		return usageError{err: fmt.Errorf("serve-baseline: -work %v: want a duration of 0 or more, with -kind fixed", c.Work)}
 	}
 	switch c.Kind {
 	case "fixed":
@@ -498,6 +507,54 @@ func mainServeBaseline(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	fprintf(stdout, "%s baseline listening on http://%s\n", c.Kind, ln.Addr())
 	return ServeBaseline(ctx, ln, c)
+}
+
+func mainCPUGap(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("introspect-bench cpu-gap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	a := fs.String("a", "", "comma-separated result `files` of the costlier server")
+	b := fs.String("b", "", "comma-separated result `files` of the server to compare it with")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *a == "" || *b == "" {
+		return usageError{err: errors.New("cpu-gap: -a and -b are required")}
+	}
+	gap, err := CPUGap(strings.Split(*a, ","), strings.Split(*b, ","))
+	if err != nil {
+		return err
+	}
+	fprintln(stdout, gap)
+	return nil
+}
+
+// CPUGap returns how much more server CPU per request, on average, the runs
+// in files a took than those in files b, rounded to 10 ns and 0 when a took
+// less. Every run must have read its server's CPU.
+func CPUGap(a, b []string) (time.Duration, error) {
+	mean := func(paths []string) (float64, error) {
+		var sum float64
+		for _, p := range paths {
+			r, err := ReadResult(p)
+			if err != nil {
+				return 0, err
+			}
+			if r.Server == nil || r.Server.CPUPerReq <= 0 {
+				return 0, fmt.Errorf("%s: no server CPU per request (run with -server-pid)", p)
+			}
+			sum += r.Server.CPUPerReq
+		}
+		return sum / float64(len(paths)), nil
+	}
+	ma, err := mean(a)
+	if err != nil {
+		return 0, err
+	}
+	mb, err := mean(b)
+	if err != nil {
+		return 0, err
+	}
+	return max(time.Duration((ma-mb)*1e3)*time.Nanosecond, 0).Round(10 * time.Nanosecond), nil
 }
 
 func mainReport(args []string, stdout, stderr io.Writer) error {

@@ -25,7 +25,12 @@ const (
 	// other: what the open loop's p99 ratio is between identical servers.
 	NameControlA = "fixed-a"
 	NameControlB = "fixed-b"
-	NameNetHTTP  = "nethttp-jwt"
+	// NameMatched is the CPU-matched ceiling: the fixed server spending, on
+	// each request, the extra CPU introspectd spent in the open-loop pairs
+	// (serve-baseline -work). Paired with introspectd it shows how much of
+	// the open loop's p99 ratio CPU per request alone explains.
+	NameMatched = "fixed-matched"
+	NameNetHTTP = "nethttp-jwt"
 )
 
 // GoBench is one line of `go test -bench` output.
@@ -317,6 +322,31 @@ func (d *reportData) partners(rs []*namedResult, name string) []*namedResult {
 
 func absDuration(d time.Duration) time.Duration { return max(d, -d) }
 
+// matched returns the open-loop runs of introspectd paired with the
+// CPU-matched ceiling under base's conditions, and their partners; nil
+// when there are none.
+func (d *reportData) matched(base *namedResult) (ours, matched []*namedResult) {
+	same := like(base)
+	ours = d.findAll(NameOurs, "hit", "open", func(r *Result) bool { return r.PairedWith == NameMatched && same(r) })
+	matched = d.partners(ours, NameMatched)
+	if matched == nil {
+		return nil, nil
+	}
+	return ours, matched
+}
+
+// meanCPU is the servers' mean CPU per request over rs, in µs (0 when
+// not read).
+func meanCPU(rs []*namedResult) float64 {
+	var sum float64
+	for _, r := range rs {
+		if r.Server != nil {
+			sum += r.Server.CPUPerReq
+		}
+	}
+	return sum / float64(len(rs))
+}
+
 // goBench returns the Go benchmark called name, or nil.
 func (d *reportData) goBench(name string) *GoBench {
 	for i := range d.benches {
@@ -436,11 +466,13 @@ func (d *reportData) targets() []target {
 	// controlLimit, the run is too noisy to judge.
 	{
 		const what = "open loop, half the ceiling's peak rate: p99"
-		ours := d.findAll(NameOurs, "hit", "open", nil)
+		notMatched := func(r *Result) bool { return r.PairedWith != NameMatched }
+		ours := d.findAll(NameOurs, "hit", "open", notMatched)
 		var fixed []*namedResult
 		if len(ours) > 0 {
 			fixed = d.findAll(NameFixed, "hit", "open", like(ours[0]))
-			ours = d.findAll(NameOurs, "hit", "open", like(ours[0]))
+			same := like(ours[0])
+			ours = d.findAll(NameOurs, "hit", "open", func(r *Result) bool { return notMatched(r) && same(r) })
 		}
 		// Paired runs compare with their partners; others in the order
 		// they ran.
@@ -471,6 +503,12 @@ func (d *reportData) targets() []target {
 				if max(cq, 1/cq) > controlLimit {
 					v = fmt.Sprintf("inconclusive: the control's two identical servers differed by %s (more than %.2f×)", times(max(cq, 1/cq)), controlLimit)
 				}
+			}
+			if m, mFixed := d.matched(ours[0]); m != nil {
+				src = append(append(src, m...), mFixed...)
+				_, _, mratio := pairRatios(m, mFixed)
+				note += fmt.Sprintf("; against the CPU-matched ceiling (the fixed server spending introspectd's extra CPU per request; %s vs %s per request): %s",
+					us(meanCPU(m)), us(meanCPU(mFixed)), mratio)
 			}
 			var gcs []string
 			for _, r := range ours {
@@ -779,7 +817,9 @@ func BuildReport(dir string, now time.Time) (string, error) {
 				cpu, cores = fmt.Sprintf("%.1f", r.Server.CPUPerReq), fmt.Sprintf("%.2f", r.Server.CPUUtil)
 			}
 			vs := func(name string) string {
-				if r.Name == name || r.Name != NameOurs {
+				// A run that shared its window with another server is
+				// compared with that one only.
+				if r.Name == name || r.Name != NameOurs || (r.PairedWith != "" && r.PairedWith != name) {
 					return ""
 				}
 				o := d.partner(&r, name)

@@ -369,6 +369,36 @@ func TestOpenLoopPartners(t *testing.T) {
 	}
 }
 
+// TestOpenLoopMatched: runs paired with the CPU-matched ceiling are
+// reported beside the target, and neither join nor disturb its pairs.
+func TestOpenLoopMatched(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	write := func(file, name, paired string, p99, cpu float64, at time.Duration) {
+		r := sampleResult(name, "hit", "ES256", "open", 50000, p99, cpu)
+		r.Engine, r.Client.Busy, r.PairedWith, r.Started = EngineSpin, 0.5, paired, start.Add(at)
+		if err := writeJSON(filepath.Join(dir, file), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ours-1.json", NameOurs, NameFixed, 200, 16.4, time.Minute)
+	write("fixed-1.json", NameFixed, NameOurs, 100, 15.8, time.Minute+time.Millisecond)
+	write("ours-2.json", NameOurs, NameFixed, 300, 16.4, 2*time.Minute)
+	write("fixed-2.json", NameFixed, NameOurs, 100, 15.8, 2*time.Minute+time.Millisecond)
+	write("matched-ours-1.json", NameOurs, NameMatched, 330, 16.4, 0) // first, so that it would take a place in the pairs
+	write("matched-fixed-1.json", NameMatched, NameOurs, 300, 16.2, time.Millisecond)
+	row := openLoopRow(t, dir)
+	for _, want := range []string{
+		"median 2.50× of 2 pairs (2.00×, 3.00×)",
+		"against the CPU-matched ceiling (the fixed server spending introspectd's extra CPU per request; 16.4 µs vs 16.2 µs per request): 1.10× |",
+		"`matched-fixed-1.json`",
+	} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row %s: want %s", row, want)
+		}
+	}
+}
+
 // TestHitThroughputPairs: the closed-loop hit runs are repeated, the two
 // servers alternating, and the throughput target is judged on the median
 // of the pairs' ratios; rows that take one run of several take the median

@@ -18,6 +18,7 @@
 #   BENCH_HIT_PAIRS=3         closed-loop hit runs of the ceiling and of introspectd (alternating), judged on the median ratio
 #   BENCH_OPEN_PAIRS=8        paired open-loop runs of the ceiling and introspectd (one window each, taking turns)
 #   BENCH_CONTROL_PAIRS=6     paired open-loop runs of two ceilings: the noise floor of a p99 ratio (0: none)
+#   BENCH_MATCHED_PAIRS=4     paired open-loop runs of introspectd and the CPU-matched ceiling (0: none)
 #   BENCH_SLICE=250ms         the turns of a paired run
 #   BENCH_TOKENS=10000        warmed tokens in the hit runs
 #   BENCH_GARBAGE_REQUESTS=1300000  garbage run: requests, 80% garbage (a million garbage tokens)
@@ -36,6 +37,7 @@ CONNS=${BENCH_CONNECTIONS:-50}
 HIT_PAIRS=${BENCH_HIT_PAIRS:-3}
 OPEN_PAIRS=${BENCH_OPEN_PAIRS:-8}
 CONTROL_PAIRS=${BENCH_CONTROL_PAIRS:-6}
+MATCHED_PAIRS=${BENCH_MATCHED_PAIRS:-4}
 SLICE=${BENCH_SLICE:-250ms}
 TOKENS=${BENCH_TOKENS:-10000}
 GARBAGE_REQUESTS=${BENCH_GARBAGE_REQUESTS:-1300000}
@@ -46,7 +48,7 @@ PPROF=${BENCH_PPROF:-1}
 SKIP_SERVICE=${BENCH_SKIP_SERVICE:-0}
 INTROSPECTD=${BENCH_INTROSPECTD:-}
 PORT=${BENCH_PORT:-18300}
-PORT_FIXED=$PORT PORT_NETHTTP=$((PORT + 1)) PORT_OURS=$((PORT + 2)) PORT_PPROF=$((PORT + 3)) PORT_FIXED2=$((PORT + 4))
+PORT_FIXED=$PORT PORT_NETHTTP=$((PORT + 1)) PORT_OURS=$((PORT + 2)) PORT_PPROF=$((PORT + 3)) PORT_FIXED2=$((PORT + 4)) PORT_MATCHED=$((PORT + 5))
 
 STAMP=$(date -u +%Y-%m-%d-%H%M)
 OUT=bench/results/tmp/$STAMP
@@ -263,6 +265,33 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 			fi
 		done
 		SERVER_PID=$FIXED2_PID
+		stop
+	fi
+	# The CPU-matched ceiling: the fixed server spending, on each request,
+	# the extra CPU introspectd took in the pairs above, paired with
+	# introspectd alike. What is left of the p99 ratio against it is not
+	# explained by CPU per request.
+	if [ "$MATCHED_PAIRS" -gt 0 ] && [ "$OPEN_PAIRS" -gt 0 ]; then
+		runs() { local f s=""; for f in "$OUT"/open-hit-"$1"-*.json; do s+=${s:+,}$f; done; echo "$s"; }
+		log bin/introspect-bench cpu-gap -a "$(runs introspectd)" -b "$(runs fixed)"
+		gap=$(bin/introspect-bench cpu-gap -a "$(runs introspectd)" -b "$(runs fixed)")
+		echo "bench/run.sh: introspectd took $gap more CPU per request than the ceiling" >&2
+		start fixed-matched "$PORT_MATCHED" /healthz bin/introspect-bench serve-baseline -kind fixed -work "$gap" \
+			-listen "127.0.0.1:$PORT_MATCHED"
+		MATCHED_PID=$SERVER_PID
+		for i in $(seq 1 "$MATCHED_PAIRS"); do
+			if [ $((i % 2)) = 1 ]; then
+				SERVER_PID=$OURS_PID
+				load introspectd "open-matched-introspectd-$i" "${URL[@]}" "${OPEN[@]}" \
+					-pair-url "http://127.0.0.1:$PORT_MATCHED" -pair-name fixed-matched -pair-server-pid "$MATCHED_PID" \
+					-pair-out "$OUT/open-matched-fixed-$i.json"
+			else
+				SERVER_PID=$MATCHED_PID
+				load fixed-matched "open-matched-fixed-$i" -url "http://127.0.0.1:$PORT_MATCHED" "${OPEN[@]}" "${OURS_PAIR[@]}" \
+					-pair-out "$OUT/open-matched-introspectd-$i.json"
+			fi
+		done
+		SERVER_PID=$MATCHED_PID
 		stop
 	fi
 	SERVER_PID=$FIXED_PID
