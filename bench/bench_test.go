@@ -319,9 +319,32 @@ func TestCPUGap(t *testing.T) {
 	if _, err := CPUGap(ours, []string{file("fixed", 0)}); err == nil || !strings.Contains(err.Error(), "no server CPU") {
 		t.Errorf("a run without the server's CPU: got %v, want an error saying so", err)
 	}
-	var out bytes.Buffer
-	if code := Main(context.Background(), []string{"cpu-gap", "-a", strings.Join(ours, ","), "-b", strings.Join(fixed, ",")}, &out, io.Discard); code != 0 || out.String() != "650ns\n" {
-		t.Errorf("cpu-gap printed %q (exit %d), want 650ns", out.String(), code)
+	gap := []string{"cpu-gap", "-a", strings.Join(ours, ","), "-b", strings.Join(fixed, ",")}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{gap, "650ns\n"},
+		// 650 ns of work made the probe 0.25 µs costlier per request.
+		{append(gap, "-work", "650ns", "-probe", file("probe", 16.2), "-probe-base", file("fixed", 15.95)), "1.69µs\n"},
+	} {
+		var out bytes.Buffer
+		if code := Main(context.Background(), c.args, &out, io.Discard); code != 0 || out.String() != c.want {
+			t.Errorf("%v printed %q (exit %d), want %q", c.args, out.String(), code, c.want)
+		}
+	}
+	for _, c := range []struct {
+		work, gap, got, want time.Duration
+	}{
+		{time.Microsecond, time.Microsecond, 500 * time.Nanosecond, 2 * time.Microsecond},
+		{time.Microsecond, time.Microsecond, 2 * time.Microsecond, 500 * time.Nanosecond},
+		{time.Microsecond, time.Microsecond, 0, 4 * time.Microsecond},                          // no effect seen: as far as it may go
+		{time.Microsecond, 10 * time.Microsecond, 100 * time.Nanosecond, 4 * time.Microsecond}, // a noisy probe
+		{time.Microsecond, 0, time.Microsecond, 250 * time.Nanosecond},
+	} {
+		if got := ScaleWork(c.work, c.gap, c.got); got != c.want {
+			t.Errorf("ScaleWork(%v, %v, %v) = %v, want %v", c.work, c.gap, c.got, got, c.want)
+		}
 	}
 }
 
@@ -780,6 +803,7 @@ func TestMainFlags(t *testing.T) {
 		{[]string{"serve-baseline", "-kind", "fixed", "-work", "-1us"}, 2, "-work"},
 		{[]string{"serve-baseline", "-kind", "nethttp-jwt", "-work", "1us"}, 2, "with -kind fixed"},
 		{[]string{"cpu-gap", "-a", "x.json"}, 2, "-a and -b are required"},
+		{[]string{"cpu-gap", "-a", "x.json", "-b", "y.json", "-probe", "z.json"}, 2, "go together"},
 		{[]string{"cpu-gap", "-a", "/nonexistent.json", "-b", "/nonexistent.json"}, 1, "/nonexistent.json"},
 		{[]string{"init"}, 2, "-dir is required"},
 		{[]string{"report"}, 2, "-in and -out"},

@@ -507,8 +507,14 @@ func (d *reportData) targets() []target {
 			if m, mFixed := d.matched(ours[0]); m != nil {
 				src = append(append(src, m...), mFixed...)
 				_, _, mratio := pairRatios(m, mFixed)
-				note += fmt.Sprintf("; against the CPU-matched ceiling (the fixed server spending introspectd's extra CPU per request; %s vs %s per request): %s",
-					us(meanCPU(m)), us(meanCPU(mFixed)), mratio)
+				work := ""
+				if srv := mFixed[0].Server; srv != nil {
+					if i := slices.Index(srv.Command, "-work"); i >= 0 && i+1 < len(srv.Command) {
+						work = " with -work " + srv.Command[i+1]
+					}
+				}
+				note += fmt.Sprintf("; against the CPU-matched ceiling (the fixed server%s, costing what introspectd costs per request: %s vs %s): %s",
+					work, us(meanCPU(m)), us(meanCPU(mFixed)), mratio)
 			}
 			var gcs []string
 			for _, r := range ours {

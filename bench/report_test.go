@@ -377,6 +377,9 @@ func TestOpenLoopMatched(t *testing.T) {
 	write := func(file, name, paired string, p99, cpu float64, at time.Duration) {
 		r := sampleResult(name, "hit", "ES256", "open", 50000, p99, cpu)
 		r.Engine, r.Client.Busy, r.PairedWith, r.Started = EngineSpin, 0.5, paired, start.Add(at)
+		if name == NameMatched {
+			r.Server.Command = []string{"bin/introspect-bench", "serve-baseline", "-kind", "fixed", "-work", "1.2µs"}
+		}
 		if err := writeJSON(filepath.Join(dir, file), r); err != nil {
 			t.Fatal(err)
 		}
@@ -385,12 +388,15 @@ func TestOpenLoopMatched(t *testing.T) {
 	write("fixed-1.json", NameFixed, NameOurs, 100, 15.8, time.Minute+time.Millisecond)
 	write("ours-2.json", NameOurs, NameFixed, 300, 16.4, 2*time.Minute)
 	write("fixed-2.json", NameFixed, NameOurs, 100, 15.8, 2*time.Minute+time.Millisecond)
+	// run.sh's probe: the matched ceiling paired with the plain one.
+	write("probe-matched.json", NameMatched, NameFixed, 300, 16.2, 3*time.Minute)
+	write("probe-fixed.json", NameFixed, NameMatched, 100, 15.8, 3*time.Minute+time.Millisecond)
 	write("matched-ours-1.json", NameOurs, NameMatched, 330, 16.4, 0) // first, so that it would take a place in the pairs
 	write("matched-fixed-1.json", NameMatched, NameOurs, 300, 16.2, time.Millisecond)
 	row := openLoopRow(t, dir)
 	for _, want := range []string{
 		"median 2.50× of 2 pairs (2.00×, 3.00×)",
-		"against the CPU-matched ceiling (the fixed server spending introspectd's extra CPU per request; 16.4 µs vs 16.2 µs per request): 1.10× |",
+		"against the CPU-matched ceiling (the fixed server with -work 1.2µs, costing what introspectd costs per request: 16.4 µs vs 16.2 µs): 1.10× |",
 		"`matched-fixed-1.json`",
 	} {
 		if !strings.Contains(row, want) {

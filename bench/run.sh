@@ -268,15 +268,28 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 		stop
 	fi
 	# The CPU-matched ceiling: the fixed server spending, on each request,
-	# the extra CPU introspectd took in the pairs above, paired with
-	# introspectd alike. What is left of the p99 ratio against it is not
-	# explained by CPU per request.
+	# enough work to cost as much more CPU per request as introspectd took
+	# in the pairs above, paired with introspectd alike. What is left of the
+	# p99 ratio against it is not explained by CPU per request. Work costs
+	# a server less than itself per request in the open loop (see
+	# ScaleWork), so a probe, the fixed server with that much work paired
+	# with the plain one, tells how much work it takes.
 	if [ "$MATCHED_PAIRS" -gt 0 ] && [ "$OPEN_PAIRS" -gt 0 ]; then
 		runs() { local f s=""; for f in "$OUT"/open-hit-"$1"-*.json; do s+=${s:+,}$f; done; echo "$s"; }
-		log bin/introspect-bench cpu-gap -a "$(runs introspectd)" -b "$(runs fixed)"
-		gap=$(bin/introspect-bench cpu-gap -a "$(runs introspectd)" -b "$(runs fixed)")
-		echo "bench/run.sh: introspectd took $gap more CPU per request than the ceiling" >&2
+		GAP=(-a "$(runs introspectd)" -b "$(runs fixed)")
+		log bin/introspect-bench cpu-gap "${GAP[@]}"
+		gap=$(bin/introspect-bench cpu-gap "${GAP[@]}")
 		start fixed-matched "$PORT_MATCHED" /healthz bin/introspect-bench serve-baseline -kind fixed -work "$gap" \
+			-listen "127.0.0.1:$PORT_MATCHED"
+		load fixed-matched open-probe-matched -url "http://127.0.0.1:$PORT_MATCHED" "${OPEN[@]}" \
+			-pair-url "http://127.0.0.1:$PORT_FIXED" -pair-name fixed -pair-server-pid "$FIXED_PID" \
+			-pair-out "$OUT/open-probe-fixed.json"
+		stop
+		PROBE=(-work "$gap" -probe "$OUT/open-probe-matched.json" -probe-base "$OUT/open-probe-fixed.json")
+		log bin/introspect-bench cpu-gap "${GAP[@]}" "${PROBE[@]}"
+		work=$(bin/introspect-bench cpu-gap "${GAP[@]}" "${PROBE[@]}")
+		echo "bench/run.sh: introspectd took $gap more CPU per request than the ceiling; matching it takes $work of work" >&2
+		start fixed-matched "$PORT_MATCHED" /healthz bin/introspect-bench serve-baseline -kind fixed -work "$work" \
 			-listen "127.0.0.1:$PORT_MATCHED"
 		MATCHED_PID=$SERVER_PID
 		for i in $(seq 1 "$MATCHED_PAIRS"); do
