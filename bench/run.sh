@@ -279,6 +279,13 @@ if [ "$SKIP_SERVICE" != 1 ]; then
 		GAP=(-a "$(runs introspectd)" -b "$(runs fixed)")
 		log bin/introspect-bench cpu-gap "${GAP[@]}"
 		gap=$(bin/introspect-bench cpu-gap "${GAP[@]}")
+		if [ "$gap" = 0s ]; then
+			# introspectd no costlier: the plain ceiling is the matched one.
+			echo "bench/run.sh: introspectd took no more CPU per request than the ceiling: no CPU-matched ceiling to run" >&2
+			MATCHED_PAIRS=0
+		fi
+	fi
+	if [ "$MATCHED_PAIRS" -gt 0 ] && [ "$OPEN_PAIRS" -gt 0 ]; then
 		start fixed-matched "$PORT_MATCHED" /healthz bin/introspect-bench serve-baseline -kind fixed -work "$gap" \
 			-listen "127.0.0.1:$PORT_MATCHED"
 		load fixed-matched open-probe-matched -url "http://127.0.0.1:$PORT_MATCHED" "${OPEN[@]}" \
