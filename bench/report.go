@@ -26,8 +26,8 @@ const (
 	NameControlA = "fixed-a"
 	NameControlB = "fixed-b"
 	// NameMatched is the CPU-matched ceiling: the fixed server spending, on
-	// each request, the extra CPU introspectd spent in the open-loop pairs
-	// (serve-baseline -work). Paired with introspectd it shows how much of
+	// each request, work meant to make it cost what introspectd cost in the
+	// open-loop pairs (serve-baseline -work; the report shows how close). Paired with introspectd it shows how much of
 	// the open loop's p99 ratio CPU per request alone explains.
 	NameMatched = "fixed-matched"
 	NameNetHTTP = "nethttp-jwt"
@@ -335,16 +335,18 @@ func (d *reportData) matched(base *namedResult) (ours, matched []*namedResult) {
 	return ours, matched
 }
 
-// meanCPU is the servers' mean CPU per request over rs, in µs (0 when
-// not read).
-func meanCPU(rs []*namedResult) float64 {
+// meanCPU is the servers' mean CPU per request over those of rs that read
+// it, in µs; false when none did.
+func meanCPU(rs []*namedResult) (float64, bool) {
 	var sum float64
+	n := 0
 	for _, r := range rs {
-		if r.Server != nil {
+		if r.Server != nil && r.Server.CPUPerReq > 0 {
 			sum += r.Server.CPUPerReq
+			n++
 		}
 	}
-	return sum / float64(len(rs))
+	return sum / float64(max(n, 1)), n > 0
 }
 
 // goBench returns the Go benchmark called name, or nil.
@@ -513,8 +515,14 @@ func (d *reportData) targets() []target {
 						work = " with -work " + srv.Command[i+1]
 					}
 				}
-				note += fmt.Sprintf("; against the CPU-matched ceiling (the fixed server%s, costing what introspectd costs per request: %s vs %s): %s",
-					work, us(meanCPU(m)), us(meanCPU(mFixed)), mratio)
+				cpu := ""
+				if a, ok := meanCPU(m); ok {
+					if b, ok := meanCPU(mFixed); ok {
+						cpu = fmt.Sprintf("; CPU per request %s vs %s", us(a), us(b))
+					}
+				}
+				note += fmt.Sprintf("; against the CPU-matched ceiling (the fixed server%s, meant to cost what introspectd costs per request%s): %s",
+					work, cpu, mratio)
 			}
 			var gcs []string
 			for _, r := range ours {

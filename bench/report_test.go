@@ -396,12 +396,30 @@ func TestOpenLoopMatched(t *testing.T) {
 	row := openLoopRow(t, dir)
 	for _, want := range []string{
 		"median 2.50× of 2 pairs (2.00×, 3.00×)",
-		"against the CPU-matched ceiling (the fixed server with -work 1.2µs, costing what introspectd costs per request: 16.4 µs vs 16.2 µs): 1.10× |",
+		"against the CPU-matched ceiling (the fixed server with -work 1.2µs, meant to cost what introspectd costs per request; CPU per request 16.4 µs vs 16.2 µs): 1.10× |",
 		"`matched-fixed-1.json`",
 	} {
 		if !strings.Contains(row, want) {
 			t.Errorf("row %s: want %s", row, want)
 		}
+	}
+	// In the table of all runs, a run paired with the matched ceiling is
+	// not compared with some other window's ceiling.
+	md, err := BuildReport(dir, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for line := range strings.Lines(md) {
+		if strings.HasPrefix(line, "| `matched-ours-1.json` | introspectd |") {
+			found = true
+			if !strings.HasSuffix(strings.TrimSpace(line), "|  |  |") {
+				t.Errorf("all runs: %s: want no comparison with the plain ceiling", line)
+			}
+		}
+	}
+	if !found {
+		t.Error("all runs: no row for matched-ours-1.json")
 	}
 }
 
