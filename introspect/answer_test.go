@@ -250,7 +250,7 @@ func TestEntryStrings(t *testing.T) {
 		t.Errorf("header values %q %q %q (scope() %q)", sub, client, scope, e.scope())
 	}
 	for i, want := range []string{"acme", "x y", `{"k":1}`, "", ""} {
-		if got := e.claimValue(i); got != want {
+		if got := string(e.claimValue(i)); got != want {
 			t.Errorf("claimValue(%d) = %q, want %q", i, got, want)
 		}
 	}

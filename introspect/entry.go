@@ -233,8 +233,11 @@ func (e *Entry) str(sp span) string {
 }
 
 // item returns the i-th string of l.
-func (e *Entry) item(l list, i int) string {
-	return e.str(*(*span)(unsafe.Add(unsafe.Pointer(e), uintptr(l.off)+uintptr(i)*unsafe.Sizeof(span{}))))
+func (e *Entry) item(l list, i int) string { return e.str(e.span(l, i)) }
+
+// span returns the span of the i-th string of l.
+func (e *Entry) span(l list, i int) span {
+	return *(*span)(unsafe.Add(unsafe.Pointer(e), uintptr(l.off)+uintptr(i)*unsafe.Sizeof(span{})))
 }
 
 // hasAudience reports whether the token's aud names any of want.
@@ -251,14 +254,14 @@ func (e *Entry) hasAudience(want []string) bool {
 	return false
 }
 
-// claimValue returns the header-safe value of the i-th claim header, ""
-// when the token has no such claim.
-func (e *Entry) claimValue(i int) string {
+// claimValue returns the header-safe value of the i-th claim header, as a
+// slice of e (see bytes), empty when the token has no such claim.
+func (e *Entry) claimValue(i int) []byte {
 	t := e.more()
 	if t == nil || i >= int(t.claims.n) {
-		return ""
+		return nil
 	}
-	return e.item(t.claims, i)
+	return e.bytes(e.span(t.claims, i))
 }
 
 // headerValues returns the header-safe subject, client and scope for

@@ -94,12 +94,18 @@ type Handler struct {
 	chk     *Checker
 	clients *clients
 	routes  []route
-	log     *slog.Logger
+	// claimHeaders are cfg.ClaimHeaders in fasthttp's canonical form, for
+	// SetCanonical (see hdrCacheCtl).
+	claimHeaders [][]byte
+	log          *slog.Logger
 }
 
 // NewHandler builds a Handler.
 func NewHandler(cfg HandlerConfig) *Handler {
 	h := &Handler{cfg: cfg, chk: cfg.Checker, clients: newClients(cfg.Clients), routes: compileRoutes(cfg.Routes), log: cfg.Logger}
+	for _, name := range cfg.ClaimHeaders {
+		h.claimHeaders = append(h.claimHeaders, fasthttp.AppendNormalizedHeaderKey(nil, name))
+	}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -340,9 +346,9 @@ func (h *Handler) authz(ctx *fasthttp.RequestCtx) {
 	hdr.SetCanonical(hdrSubject, sub)
 	hdr.SetCanonical(hdrClientID, clientID)
 	hdr.SetCanonical(hdrScope, scope)
-	for i, name := range h.cfg.ClaimHeaders {
-		if v := e.claimValue(i); v != "" {
-			hdr.Set(name, v)
+	for i, name := range h.claimHeaders {
+		if v := e.claimValue(i); len(v) > 0 {
+			hdr.SetCanonical(name, v)
 		}
 	}
 	hdr.SetCanonical(hdrCacheCtl, hdrNoStore)

@@ -579,3 +579,70 @@ func TestPrefetchPicksTheTokensSlot(t *testing.T) {
 		t.Fatalf("read hook's hint %#x, the lookup's %#x", got, want)
 	}
 }
+
+// claimsHandler is a handler whose /authz passes the claims email, tenant
+// and missing on as headers, named as an operator might write them.
+func claimsHandler(t testing.TB) *Handler {
+	t.Helper()
+	ic := IssuerConfig{
+		Issuer: testIss, JWKS: testKeys().jwks(t), Audiences: []string{"orders-api"},
+		Algorithms: []string{"ES256"}, Typ: []string{"at+jwt"}, Leeway: 30 * time.Second,
+	}
+	v, err := NewVerifier([]IssuerConfig{ic}, VerifierOptions{Logger: discardLogger(), ClaimHeaders: []string{"email", "tenant", "missing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	chk, err := NewChecker(v, CheckerConfig{MaxBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(chk.Close)
+	return NewHandler(HandlerConfig{Checker: chk, ClaimHeaders: []string{"x-user-email", "X-TENANT", "X-Missing"}})
+}
+
+// Claim headers go out under their canonical names whatever case the
+// configuration used, with the claim's value, and not at all for a claim
+// the token lacks.
+func TestAuthzClaimHeaders(t *testing.T) {
+	h := claimsHandler(t)
+	tok := testKeys().mint(t, "ES256", claims(time.Now(), map[string]any{"email": "a@example.com", "tenant": 42}))
+	var ctx fasthttp.RequestCtx
+	for i := range 2 { // the miss, then the hit
+		authzRequest(&ctx, []byte("Bearer "+tok))
+		h.ServeHTTP(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("answer %d: status %d", i, ctx.Response.StatusCode())
+		}
+		wire := string(ctx.Response.Header.Header())
+		for _, want := range []string{"\r\nX-User-Email: a@example.com\r\n", "\r\nX-Tenant: 42\r\n", "\r\nX-Auth-Subject: alice\r\n"} {
+			if !strings.Contains(wire, want) {
+				t.Errorf("answer %d: no %q in\n%s", i, strings.TrimSpace(want), wire)
+			}
+		}
+		if strings.Contains(strings.ToLower(wire), "x-missing") {
+			t.Errorf("answer %d: a header for a claim the token lacks:\n%s", i, wire)
+		}
+	}
+}
+
+// BenchmarkAuthzHitClaims is BenchmarkAuthzHit with two claim headers
+// configured.
+func BenchmarkAuthzHitClaims(b *testing.B) {
+	h := claimsHandler(b)
+	tok := testKeys().mint(b, "ES256", claims(time.Now(), map[string]any{"email": "a@example.com", "tenant": 42}))
+	var ctx fasthttp.RequestCtx
+	auth := []byte("Bearer " + tok)
+	authzRequest(&ctx, auth)
+	h.ServeHTTP(&ctx)
+	if ctx.Response.StatusCode() != 200 {
+		b.Fatalf("warm-up status %d", ctx.Response.StatusCode())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		authzRequest(&ctx, auth)
+		h.ServeHTTP(&ctx)
+	}
+}
